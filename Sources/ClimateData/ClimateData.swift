@@ -1,0 +1,1 @@
+// ClimateData module: see docs/design.md.

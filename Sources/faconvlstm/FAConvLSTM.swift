@@ -1,0 +1,17 @@
+import ArgumentParser
+
+@main
+struct FAConvLSTMCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "faconvlstm",
+        abstract: "Train FAConvLSTM on NetCDF climate data, data-parallel over MPI.",
+        discussion: """
+            Launch training with `mpirun -np N faconvlstm train --config run.toml`;
+            without mpirun it runs as one rank.
+            """,
+        version: "0.1.0",
+        subcommands: [
+            // Each subcommand lives in its own file of this folder.
+        ]
+    )
+}

@@ -1,0 +1,51 @@
+import XCTest
+import Model
+import Training
+
+final class ConfigDocumentTests: XCTestCase {
+    func testModelSectionReadsFieldsAndRoundTrips() throws {
+        var doc = try ConfigDocument(tomlText: """
+            seed = 3
+            [model]
+            cell = "convlstm"
+            hidden = 16
+            dilations = [1, 3]
+            """, source: "run.toml")
+        try doc.applyOverride("model.layers=3")
+        let m = try ModelConfig(section: doc.section("model"))
+        XCTAssertEqual(m.cell, .convlstm)
+        XCTAssertEqual(m.hidden, 16)
+        XCTAssertEqual(m.layers, 3)
+        XCTAssertEqual(m.dilations, [1, 3])
+        XCTAssertEqual(m.kernel, 3)
+
+        var w = TOMLWriter()
+        m.write(to: &w)
+        let again = try ModelConfig(section: ConfigDocument(tomlText: w.text, source: "resolved").section("model"))
+        var expected = m
+        expected.bottleneck = m.resolvedBottleneck
+        expected.seasonPeriodDays = m.resolvedSeasonPeriod
+        XCTAssertEqual(again, expected)
+    }
+
+    func testUnknownFieldIsNamed() throws {
+        let doc = try ConfigDocument(tomlText: "[model]\nhiden = 3\n", source: "run.toml")
+        XCTAssertThrowsError(try ModelConfig(section: doc.section("model"))) { e in
+            XCTAssertEqual("\(e)", "run.toml: unknown field 'model.hiden'")
+        }
+    }
+
+    func testBadValuesAreNamed() throws {
+        let even = try ConfigDocument(tomlText: "[model]\nkernel = 4\n", source: "run.toml")
+        XCTAssertThrowsError(try ModelConfig(section: even.section("model"))) { e in
+            XCTAssertTrue("\(e)".contains("model.kernel"), "\(e)")
+        }
+        let cell = try ConfigDocument(tomlText: "[model]\ncell = \"gru\"\n", source: "run.toml")
+        XCTAssertThrowsError(try ModelConfig(section: cell.section("model"))) { e in
+            XCTAssertTrue("\(e)".contains("model.cell = \"gru\""), "\(e)")
+        }
+        XCTAssertThrowsError(try ConfigDocument(tomlText: "[model\n", source: "run.toml")) { e in
+            XCTAssertTrue("\(e)".hasPrefix("run.toml: TOML syntax error at line 1"), "\(e)")
+        }
+    }
+}

@@ -55,10 +55,12 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: fast),
 
+        // Runs the release binary (directly or under mpirun) from tests.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
-        .testTarget(name: "ModelTests", dependencies: ["Model"]),
-        .testTarget(name: "ClimateDataTests", dependencies: ["ClimateData"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training"]),
-        .testTarget(name: "CLITests", dependencies: []),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "TestSupport"]),
+        .testTarget(name: "ClimateDataTests", dependencies: ["ClimateData", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
     ]
 )

@@ -20,6 +20,12 @@ command -v swift >/dev/null || { [ -x /opt/swift/usr/bin/swift ] && export PATH=
 command -v swift >/dev/null || { echo "setup: swift not found (install Swift 6 and put it on PATH)" >&2; exit 1; }
 
 echo "setup: building release binary"
-swift build -c release --product faconvlstm 2>&1 | grep -E "error|warning: unre|Compiling faconvlstm|Build complete" || true
-test -x .build/release/faconvlstm || { echo "setup: build failed" >&2; swift build -c release --product faconvlstm; exit 1; }
+log=$(mktemp)
+if ! swift build -c release --product faconvlstm >"$log" 2>&1; then
+    grep -E "error:" "$log" | head -40 || true
+    tail -20 "$log"
+    echo "setup: build FAILED (full log: $log)" >&2
+    exit 1
+fi
+rm -f "$log"
 echo "setup: ok: $(pwd)/.build/release/faconvlstm"

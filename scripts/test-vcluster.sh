@@ -129,6 +129,8 @@ check "the job ends within 30 s of the kill" test "$kill_ms" -le 30000
 check "Open MPI reports the lost host" grep -q "fcl-h2" <(grep -A3 -i "lost communication\|daemon" "$work/kill.log")
 check "the surviving rank and daemons ended by themselves" sh -c "! grep -q 'warning: killing processes left' '$work/kill.log'"
 check "no process left on any virtual host" test -z "$(procs_in $ns_ids)"
+check "the dead host's Open MPI session directory is in its own TMPDIR" \
+    sh -c "ls -d /tmp/fcl-vcluster/fcl-h2/ompi.fcl-h2.* >/dev/null 2>&1 && ! ls -d /tmp/ompi.fcl-* >/dev/null 2>&1"
 [ "$rc" != 0 ] && [ "$rc" != hung ] || sed 's/^/    | /' "$work/kill.log"
 
 # --- 5. the next job on the host that is left ------------------------------------
@@ -156,6 +158,8 @@ check "/etc/netns as before ($etc_before)" test "$([ -e /etc/netns ] && echo yes
 check "/run/netns as before ($run_before)" test "$([ -e /run/netns ] && echo yes || echo no)" = "$run_before"
 check "no process in the removed namespaces (orted, ranks, mpirun)" test -z "$(procs_in $ns_ids)"
 check "no process of $BIN left" test -z "$(procs_of_bin)"
+check "no temporary files left (/tmp/fcl-vcluster, /tmp/ompi.fcl-*)" \
+    sh -c "! ls -d /tmp/fcl-vcluster /tmp/ompi.fcl-* >/dev/null 2>&1"
 check "down again succeeds (idempotent)" bash $V/vcluster.sh down
 
 # --- 8. run.sh on its own: brings the cluster up, and down again, also on failure ----
@@ -169,6 +173,7 @@ rc=$?
 check "a failing job's exit code comes back (64 from the argument parser)" test "$rc" -eq 64
 check "cluster torn down after the failure" sh -c "! ip netns list | grep -q '^fcl-'"
 check "/run/netns as before" test "$([ -e /run/netns ] && echo yes || echo no)" = "$run_before"
+check "no temporary files left" sh -c "! ls -d /tmp/fcl-vcluster /tmp/ompi.fcl-* >/dev/null 2>&1"
 
 trap - EXIT
 rm -rf "$work"

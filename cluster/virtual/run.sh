@@ -117,7 +117,9 @@ echo "run.sh: $np ranks on ${used[*]} ($per_host per host), timeout ${timeout}s"
 
 start=$SECONDS
 # Every step execs, so $! is mpirun's own pid.
-ip netns exec fcl-head unshare --uts /bin/sh -c 'hostname fcl-head && exec "$@"' sh "${cmd[@]}" &
+mkdir -p /tmp/fcl-vcluster/fcl-head
+TMPDIR=/tmp/fcl-vcluster/fcl-head \
+    ip netns exec fcl-head unshare --uts /bin/sh -c 'hostname fcl-head && exec "$@"' sh "${cmd[@]}" &
 mpirun_pid=$!
 trap 'kill -USR1 "$mpirun_pid" 2>/dev/null' USR1
 trap 'kill -USR2 "$mpirun_pid" 2>/dev/null' USR2

@@ -16,7 +16,8 @@
 #   fcl-hI    10.77.0.I    eth0, a veth whose peer veth-hI is a port of br0 in fcl-head
 #
 # /etc/netns/<ns>/hosts maps every name to its address (`ip netns exec`
-# bind-mounts it over /etc/hosts). Must run as root.
+# bind-mounts it over /etc/hosts); /tmp/fcl-vcluster/<ns> is each host's
+# TMPDIR. Must run as root.
 set -euo pipefail
 
 VC_PREFIX=fcl
@@ -26,6 +27,7 @@ VC_SUBNET=$VC_NET.0/24
 VC_HEAD_IP=$VC_NET.254
 VC_BRIDGE=br0
 VC_STATE=/run/$VC_PREFIX-vcluster        # markers of what `up` created outside the namespaces
+VC_TMP=/tmp/$VC_PREFIX-vcluster          # each host's own TMPDIR (Open MPI session directories)
 VC_MAX_HOSTS=200
 
 die() { echo "vcluster: error: $*" >&2; exit 1; }
@@ -108,6 +110,9 @@ cmd_up() {
         ensure_link_up "$h" eth0
     done
     write_hosts_files
+    # Each host gets a /tmp of its own (netns-rsh sets TMPDIR), as real nodes
+    # have: what a killed host leaves behind stays there until `down`.
+    for h in "$VC_HEAD" $(list_hosts); do mkdir -p "$VC_TMP/$h"; chmod 1777 "$VC_TMP/$h"; done
     log "up: $VC_HEAD ($VC_HEAD_IP) + $(list_hosts | wc -l) hosts on $VC_SUBNET"
 }
 
@@ -144,7 +149,10 @@ cmd_down() {
         while mountpoint -q /run/netns; do umount /run/netns; done
         rmdir /run/netns
     fi
-    rm -rf "$VC_STATE"
+    rm -rf "$VC_STATE" "$VC_TMP"
+    # Session directories of Open MPI daemons that ran without our TMPDIR: their
+    # names carry our hostnames, which exist only inside our namespaces.
+    rm -rf /tmp/ompi."$VC_PREFIX"-head.* /tmp/ompi."$VC_PREFIX"-h[0-9]*.*
     log "down: no $VC_PREFIX namespaces left"
 }
 
@@ -180,5 +188,5 @@ case "${1:-}" in
         [ -z "$pids" ] || kill -9 $pids 2>/dev/null || true
         log "kill-host: $h: killed $(echo $pids | wc -w) processes" ;;
     resolve) resolve_host "${2:?usage: vcluster.sh resolve HOST}" ;;
-    *) sed -n '2,19s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
+    *) sed -n '2,20s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
 esac

@@ -13,6 +13,9 @@ struct FAConvLSTMCommand: ParsableCommand {
         subcommands: [
             // Each subcommand lives in its own file of this folder.
             MPISelfTest.self,
+            SynthCommand.self,
+            InspectData.self,
+            DataStats.self,
         ]
     )
 }

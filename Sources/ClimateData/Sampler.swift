@@ -78,6 +78,14 @@ public struct Sample: Equatable, Sendable {
     /// Tile corner including the halo (may be outside the grid).
     public let top: Int
     public let left: Int
+
+    public init(id: Int, windowStart: Int, tile: Int, top: Int, left: Int) {
+        self.id = id
+        self.windowStart = windowStart
+        self.tile = tile
+        self.top = top
+        self.left = left
+    }
 }
 
 /// All samples of a split, numbered 0..<count in canonical order: window

@@ -16,6 +16,7 @@ struct FAConvLSTMCommand: ParsableCommand {
             SynthCommand.self,
             InspectData.self,
             DataStats.self,
+            BenchData.self,
         ]
     )
 }

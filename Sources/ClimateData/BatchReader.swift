@@ -116,6 +116,8 @@ public final class BatchStream: @unchecked Sendable {
     private var consumed = 0
     private var thread: Thread? = nil
     private var finished = false
+    /// Set by the prefetch thread as its very last action.
+    private var threadExited = false
 
     public init(reader: BatchReader, count: Int, prefetch: Bool, depth: Int = 2, ids: @escaping @Sendable (Int) -> [Int]) {
         self.reader = reader
@@ -153,6 +155,7 @@ public final class BatchStream: @unchecked Sendable {
         }
         cond.lock()
         producerDone = true
+        threadExited = true
         cond.broadcast()
         cond.unlock()
     }
@@ -189,7 +192,7 @@ public final class BatchStream: @unchecked Sendable {
         cond.lock()
         stopFlag = true
         cond.broadcast()
-        while thread != nil && !producerDone { cond.wait() }
+        while thread != nil && !threadExited { cond.wait() }
         queue.removeAll()
         cond.unlock()
         thread = nil

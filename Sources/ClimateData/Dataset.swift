@@ -297,6 +297,12 @@ public final class ClimateDataset: @unchecked Sendable {
         return ordered
     }
 
+    /// Closes every file now (instead of at deinit), so no NetCDF call can run
+    /// after the HDF5 library is shut down at process exit.
+    public func close() {
+        for segs in segments { for s in segs { try? s.variable.file.close() } }
+    }
+
     // MARK: Reading
 
     /// Reads decoded values (NaN where missing) of one channel into `out`,

@@ -34,6 +34,8 @@ struct BenchData: ParsableCommand {
                 if computeMs > 0 { Thread.sleep(forTimeInterval: computeMs / 1000) }
             }
             let secs = Date().timeIntervalSince(t0)
+            stream.stop()
+            data.close()
             let mb = Double(samples * reader.bytesPerSample) / 1e6
             print(String(format: "bench-data: prefetch %@ samples %d in %.3f s: %.1f samples/s, %.1f MB/s of float32 inputs, frames %d, VmHWM %@",
                          prefetch, samples, secs, Double(samples) / secs, mb / secs, data.frameCount, peakRSS()))

@@ -20,6 +20,7 @@ struct DataStats: ParsableCommand {
         try reportingErrors(rank: comm.rank, ranks: comm.size) {
             let rc = try DataRunConfig(path: config, overrides: overrides)
             let data = try ClimateDataset.open(rc.data)
+            defer { data.close() }
             let (norm, cached) = try Normalization.loadOrCompute(data, runDirectory: runDir, rank: comm.rank, ranks: comm.size) {
                 comm.allReduce(&$0, op: .sum)
             }

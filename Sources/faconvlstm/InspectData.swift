@@ -20,6 +20,7 @@ struct InspectData: ParsableCommand {
         try reportingErrors {
             let rc = try DataRunConfig(path: config, overrides: overrides)
             let data = try ClimateDataset.open(rc.data)
+            defer { data.close() }
             let train = try SampleSpace.training(data)
             let valid = try SampleSpace.validation(data)
             let norm = try Normalization.compute(data)

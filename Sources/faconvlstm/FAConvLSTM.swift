@@ -13,6 +13,10 @@ struct FAConvLSTMCommand: ParsableCommand {
         subcommands: [
             // Each subcommand lives in its own file of this folder.
             MPISelfTest.self,
+            SynthCommand.self,
+            InspectData.self,
+            DataStats.self,
+            BenchData.self,
         ]
     )
 }

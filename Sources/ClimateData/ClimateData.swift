@@ -1,1 +1,0 @@
-// ClimateData module: see docs/design.md.

@@ -13,6 +13,7 @@ struct FAConvLSTMCommand: ParsableCommand {
         subcommands: [
             // Each subcommand lives in its own file of this folder.
             MPISelfTest.self,
+            DistSelfTest.self,
         ]
     )
 }

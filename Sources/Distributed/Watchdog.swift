@@ -52,6 +52,14 @@ public final class Watchdog: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// A phase starts, at the step of the last `begin(step:...)`.
+    public func begin(operation: String, timeout: Double? = nil) {
+        condition.lock()
+        let s = step
+        condition.unlock()
+        begin(step: s, operation: operation, timeout: timeout)
+    }
+
     /// The phase ended in time.
     public func end() {
         condition.lock()

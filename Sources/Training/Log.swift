@@ -141,16 +141,40 @@ public enum RunTermination {
         return code == .stopped ? "faconvlstm: \(text)\n" : "faconvlstm: error: \(where_)\(text)\n"
     }
 
-    public static func exit(_ error: Error, communicator comm: Communicator) -> Never {
+    /// With a `watchdog`, the closing barrier is a watched "shutdown" phase: a
+    /// misclassified error (a rank that never arrives) still ends the job.
+    public static func exit(_ error: Error, communicator comm: Communicator, watchdog: Watchdog? = nil) -> Never {
         let (code, scope) = classify(error)
         if comm.size > 1 && scope == .thisRank {
             writeToStandardError(message(for: error, rank: comm.rank, size: comm.size))
             comm.abort(code: code.rawValue)
         }
         if comm.isRoot || comm.size == 1 { writeToStandardError(message(for: error, rank: comm.rank, size: comm.size)) }
+        watchdog?.begin(operation: "shutdown")
         comm.barrier()
+        watchdog?.stop()
         comm.finalize()
         Foundation.exit(code.rawValue)
+    }
+
+    /// Collective. Runs `body` on every rank, then agrees on the outcome: if it
+    /// threw on any rank, every rank throws the error of the lowest failing
+    /// rank as an `.allRanks` error (its text prefixed `[rank N]`), so the job
+    /// ends cleanly instead of by `MPI_Abort`. For phases whose failure is
+    /// local but whose end every rank reaches anyway (rank 0 saving a
+    /// checkpoint, each rank reading its shard of a batch). Costs one small
+    /// all-reduce, two broadcasts on failure.
+    public static func agreeing<T>(_ comm: Communicator, _ body: () throws -> T) throws -> T {
+        let outcome = Result { try body() }
+        guard comm.size > 1 else { return try outcome.get() }
+        var failure: Error?
+        if case .failure(let e) = outcome { failure = e }
+        let first = comm.allReduce(Int32(failure == nil ? Int32.max : Int32(comm.rank)), op: .min)
+        if first == Int32.max { return try outcome.get() }
+        let root = Int(first)
+        let text = comm.broadcast(string: failure.map { "[rank \(comm.rank)] \(String(describing: $0))" } ?? "", root: root)
+        let code: Int32 = comm.broadcast(failure.map { classify($0).code.rawValue } ?? 0, root: root)
+        throw RunError(text, exitCode: RunExitCode(rawValue: code) ?? .failure, scope: .allRanks)
     }
 
     /// Normal end: every rank finalizes and exits 0.

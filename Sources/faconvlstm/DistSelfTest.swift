@@ -14,7 +14,7 @@ struct DistSelfTest: ParsableCommand {
         shouldDisplay: false)
 
     enum Scenario: String, ExpressibleByArgument, CaseIterable {
-        case allreduce, overlap, watchdog, signal, checksum
+        case allreduce, overlap, watchdog, signal, checksum, error
     }
 
     @Option(help: "Which scenario to run.") var scenario: Scenario
@@ -34,6 +34,8 @@ struct DistSelfTest: ParsableCommand {
     @Option(help: "signal: --exit-after-minutes equivalent, in seconds.") var exitAfterSeconds: Double?
     @Option(help: "checksum: the rank whose parameters drift.") var divergeRank = 1
     @Option(help: "checksum: the step at which they drift.") var divergeStep = 3
+    @Option(help: "error: the rank whose checkpoint write fails.") var failRank = 1
+    @Flag(help: "error: raise it as a local error (MPI_Abort) instead of agreeing on it.") var local = false
 
     func run() throws {
         let comm = try Communicator.world()
@@ -44,6 +46,7 @@ struct DistSelfTest: ParsableCommand {
             case .watchdog: watchdog(comm)
             case .signal: try signal(comm)
             case .checksum: try checksum(comm)
+            case .error: try failure(comm)
             }
         } catch {
             RunTermination.exit(error, communicator: comm)
@@ -241,6 +244,28 @@ struct DistSelfTest: ParsableCommand {
             try params.withUnsafeBufferPointer { try ParameterChecksum.verify($0, step: step, communicator: comm) }
         }
         if comm.isRoot { print("checksum: ranks=\(comm.size) parameters identical for \(steps) steps") }
+    }
+
+    /// A local failure on one rank: agreed (every rank exits 1 after a barrier,
+    /// one message) or, with --local, raised alone (MPI_Abort, exit 1).
+    func failure(_ comm: Communicator) throws {
+        let dog = Watchdog(timeout: 20, communicator: comm)
+        dog.begin(step: 5, operation: "checkpoint save")
+        func save() throws {
+            if comm.rank == failRank { throw RunError("checkpoint /run/ckpt-5.nc: cannot write: No space left on device") }
+        }
+        do {
+            if local {
+                try save()
+                _ = comm.allReduce(1.0, op: .sum)  // the others wait here for the failed rank
+            } else {
+                try RunTermination.agreeing(comm, save)
+            }
+        } catch {
+            RunTermination.exit(error, communicator: comm, watchdog: dog)
+        }
+        dog.stop()
+        if comm.isRoot { print("error: no rank failed") }
     }
 }
 

@@ -182,4 +182,29 @@ final class DistributedTests: XCTestCase {
         XCTAssertEqual(same.status, 0, same.output)
         XCTAssertTrue(same.stdout.contains("parameters identical for 5 steps"), same.output)
     }
+
+    // MARK: errors on one rank
+
+    func testAnAgreedLocalFailureEndsEveryRankWithOneMessageAndNoAbort() {
+        for n in [2, 3] {
+            let r = FAConvLSTMBinary.mpirun(ranks: n, ["dist-selftest", "--scenario", "error", "--fail-rank", String(n - 1)],
+                                            timeout: 60)
+            XCTAssertEqual(r.status, 1, r.output)
+            let message = "faconvlstm: error: [rank \(n - 1)] checkpoint /run/ckpt-5.nc: cannot write: No space left on device"
+            XCTAssertEqual(r.stderr.components(separatedBy: message).count - 1, 1, r.output)
+            XCTAssertFalse(r.output.contains("MPI_ABORT"), r.output)
+        }
+    }
+
+    func testALocalFailureOutsideAnAgreedPhaseAbortsTheJob() {
+        for n in [2, 3] {
+            let start = Date()
+            let r = FAConvLSTMBinary.mpirun(ranks: n, ["dist-selftest", "--scenario", "error", "--fail-rank", "0", "--local"],
+                                            timeout: 60)
+            XCTAssertEqual(r.status, 1, r.output)
+            XCTAssertTrue(r.stderr.contains("faconvlstm: error: [rank 0] checkpoint /run/ckpt-5.nc"), r.output)
+            // The other ranks were waiting in an all-reduce: the abort, not their 20 s watchdog, ended them.
+            XCTAssertLessThan(Date().timeIntervalSince(start), 15, r.output)
+        }
+    }
 }

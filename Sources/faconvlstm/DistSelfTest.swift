@@ -142,7 +142,7 @@ struct DistSelfTest: ParsableCommand {
         // Per step: the all-reduce time left after the slowest rank's backward
         // ended (ranks of one node share CLOCK_MONOTONIC), so that load skew
         // between ranks on this shared machine does not count as communication.
-        func measure(_ mode: GradientAllReducer.Mode) -> (exposed: Double, inFlight: Double, hidden: Double, backward: Double) {
+        func measure(_ mode: GradientAllReducer.Mode) -> (exposed: Double, minExposed: Double, inFlight: Double, hidden: Double, backward: Double) {
             let reducer = GradientAllReducer(communicator: comm, buffer: grads, layerRanges: layout.layerRanges,
                                              headRange: layout.headRange, bucketBytes: bucketBytes, mode: mode)
             var exposed: [Double] = [], inFlight: [Double] = [], hiddenFraction: [Double] = [], backward: [Double] = []
@@ -170,17 +170,20 @@ struct DistSelfTest: ParsableCommand {
                 }
             }
             func median(_ v: [Double]) -> Double { let s = v.sorted(); return s.isEmpty ? 0 : s[s.count / 2] }
-            return (median(exposed), median(inFlight), median(hiddenFraction), median(backward))
+            return (median(exposed), exposed.min() ?? 0, median(inFlight), median(hiddenFraction), median(backward))
         }
         let sync = measure(.synchronous), bucketed = measure(.bucketed)
         if comm.isRoot {
             let plan = BucketPlan(blocks: blockList, maxBucketBytes: bucketBytes)
+            // Medians over the steps; the minima are the least disturbed steps on a shared machine.
             let hiddenShare = sync.exposed > 0 ? max(0, 1 - bucketed.exposed / sync.exposed) : 0
+            let hiddenShareMin = sync.minExposed > 0 ? max(0, 1 - bucketed.minExposed / sync.minExposed) : 0
             func ms(_ s: Double) -> String { String(format: "%.3f", s * 1000) }
             print("overlap: ranks=\(comm.size) floats=\(layout.totalCount) buckets=\(plan.buckets.count) "
                 + "backward_ms=\(ms(bucketed.backward)) sync_exposed_ms=\(ms(sync.exposed)) "
                 + "bucketed_exposed_ms=\(ms(bucketed.exposed)) bucketed_in_flight_ms=\(ms(bucketed.inFlight)) "
-                + "hidden_share=\(String(format: "%.3f", hiddenShare)) "
+                + "hidden_share=\(String(format: "%.3f", hiddenShare)) sync_exposed_min_ms=\(ms(sync.minExposed)) "
+                + "bucketed_exposed_min_ms=\(ms(bucketed.minExposed)) hidden_share_min=\(String(format: "%.3f", hiddenShareMin)) "
                 + "in_flight_hidden_fraction=\(String(format: "%.3f", bucketed.hidden))"
                 + (sink == 42 ? " " : ""))
         }

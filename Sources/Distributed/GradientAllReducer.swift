@@ -67,7 +67,8 @@ public struct BucketPlan: Equatable, Sendable {
 
 /// Where the all-reduce time of one step went.
 public struct AllReduceTimings: Sendable, Equatable {
-    /// Time `finish()` waited: the all-reduce time backward did not hide.
+    /// Time `finish()` waited: the all-reduce time backward did not hide,
+    /// including any wait for a rank whose backward ended later.
     public var exposedSeconds: Double = 0
     /// From the first bucket's start to the moment all were seen complete.
     /// Completion is only observed in `progress()`/`finish()`, so this is an
@@ -114,7 +115,7 @@ public final class GradientAllReducer {
     /// False with one rank: all calls are no-ops.
     public let isActive: Bool
 
-    private let buffer: UnsafeMutablePointer<Float>
+    private let buffer: UnsafeMutablePointer<Float>?  // nil only for an empty buffer (never active)
     private let count: Int
     /// Requests in start order; `[completed, started)` are pending.
     private let requests: UnsafeMutablePointer<MPI_Request?>
@@ -139,7 +140,7 @@ public final class GradientAllReducer {
         self.mode = mode
         self.communicator = communicator
         self.isActive = communicator.usesMPI && communicator.size > 1 && buffer.count > 0
-        self.buffer = buffer.baseAddress ?? UnsafeMutablePointer<Float>.allocate(capacity: 1)
+        self.buffer = buffer.baseAddress
         self.count = buffer.count
         requests = .allocate(capacity: max(1, plan.buckets.count))
         requests.initialize(repeating: Optional(cmpi_request_null()), count: max(1, plan.buckets.count))
@@ -228,7 +229,7 @@ public final class GradientAllReducer {
     private func start(bucket k: Int) {
         let r = plan.buckets[k]
         if started == 0 { firstStart = monotonicSeconds() }
-        MPI_Iallreduce(cmpi_in_place(), buffer + r.lowerBound, Int32(r.count), cmpi_float(), cmpi_sum(),
+        MPI_Iallreduce(cmpi_in_place(), buffer! + r.lowerBound, Int32(r.count), cmpi_float(), cmpi_sum(),
                        cmpi_comm_world(), requests + started)
         started += 1
     }

@@ -80,6 +80,12 @@ final class DistributedTests: XCTestCase {
             // Start-up (~1-2 s), steps 0-2 (~0.1 s), the timeout, the abort: never the 60 s sleep.
             XCTAssertLessThan(elapsed, timeout + 10, r.output)
         }
+        // One rank without mpirun (MPI singleton): the same message and code.
+        let start = Date()
+        let r = FAConvLSTMBinary.run(["dist-selftest", "--scenario", "watchdog", "--sleep-rank", "0", "--timeout", "2"], timeout: 60)
+        XCTAssertEqual(r.status, 3, r.output)
+        XCTAssertTrue(r.stderr.contains("faconvlstm: error: [rank 0] watchdog: step 2 stuck in data read"), r.output)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 2 + 8, r.output)
     }
 
     func testWatchdogStaysQuietWhenPhasesEndInTime() {

@@ -21,7 +21,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        // 1.16: LogHandler.log(event:) (Training/Log.swift implements it).
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
         .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
@@ -30,6 +31,8 @@ let package = Package(
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CNetCDF", pkgConfig: "netcdf", providers: [.apt(["libnetcdf-dev", "netcdf-bin"])]),
+        // The stop-signal handler and its sig_atomic_t flag (a handler must not run Swift code).
+        .target(name: "CSignals"),
 
         // Tensors and kernels (forward + backward), BLAS wrapper, deterministic RNG.
         .target(name: "Kernels", dependencies: ["COpenBLAS", .product(name: "RealModule", package: "swift-numerics")], swiftSettings: fast),
@@ -40,7 +43,7 @@ let package = Package(
         // Datasets, CF decoding, normalization, sampler, prefetching reader, synthetic data.
         .target(name: "ClimateData", dependencies: ["Model", "NetCDF", "Kernels"], swiftSettings: fast),
         // Thin Swift layer over MPI, bucketed all-reduce, watchdog, signals.
-        .target(name: "Distributed", dependencies: ["CMPI"], swiftSettings: fast),
+        .target(name: "Distributed", dependencies: ["CMPI", "CSignals"], swiftSettings: fast),
         // Run config, trainer, checkpoints, metrics.
         .target(name: "Training", dependencies: [
             "Model", "ClimateData", "Distributed", "NetCDF",

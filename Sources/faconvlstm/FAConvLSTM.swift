@@ -17,6 +17,7 @@ struct FAConvLSTMCommand: ParsableCommand {
             InspectData.self,
             DataStats.self,
             BenchData.self,
+            DistSelfTest.self,
         ]
     )
 }

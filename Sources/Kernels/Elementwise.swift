@@ -16,7 +16,11 @@ import RealModule
 @inline(__always)
 public func fastExpFloat(_ x0: Float) -> Float {
     let x = min(max(x0, -87.3), 88.7)
-    let n = (x * 1.442_695_04).rounded(.toNearestOrEven)
+    // n = round(x / ln 2) by the 1.5 * 2^23 trick (no rint call: vectorizes on
+    // any x86-64), its integer value read from the low mantissa bits.
+    let shifted = x * 1.442_695_04 + 12_582_912
+    let n = shifted - 12_582_912
+    let ni = Int32(bitPattern: shifted.bitPattern) &- 0x4B40_0000
     var r = x - n * 0.693_359_375
     r = r - n * -2.121_944_4e-4
     var p: Float = 1.987_569_1e-4
@@ -27,7 +31,7 @@ public func fastExpFloat(_ x0: Float) -> Float {
     p = p * r + 0.5
     p = p * r * r + r + 1
     // 2^n by building the exponent bits; n in [-126, 128].
-    let bits = UInt32(bitPattern: Int32(n) &+ 127) << 23
+    let bits = UInt32(bitPattern: (ni &+ 127) << 23)
     return p * Float(bitPattern: bits)
 }
 

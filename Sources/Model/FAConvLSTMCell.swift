@@ -13,8 +13,7 @@ import Kernels
 //   Q, K, Vv, Y, the row and column softmax probabilities.
 // Everything else (Mt = ex * M, H_t before attention = o * tanh C_t) is recomputed.
 
-final class FAConvLSTMCell<T: KernelScalar>: RecurrentLayer {
-    typealias Scalar = T
+final class FAConvLSTMCell<T: KernelScalar> {
     let geo: Geometry
     let cin, ch, r, q, k, dk, stride: Int
     let dilations: [Int]

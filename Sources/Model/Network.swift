@@ -158,7 +158,6 @@ public final class Network<T: KernelScalar> {
                 let dH: UnsafeMutablePointer<T>
                 if l == layers.count - 1 {
                     dH = dTop
-                    dH.initialize(repeating: 0, count: ch * n)
                     decoder.inputGradient(step: t, targets: targets, scale: scale, into: dH, samples: b)
                     head.inputGradient(step: t, into: dH, samples: b)
                 } else {

@@ -83,6 +83,52 @@ final class KernelGradientTests: XCTestCase {
         }
     }
 
+    /// The fused multi-dilation mixing equals bias + the sum of naive depthwise convs.
+    func testMixMatchesNaive() {
+        for (k, dil, h, wd) in [(3, [1, 2, 4], 9, 13), (3, [1, 2], 5, 4), (5, [1, 3], 7, 16)] {
+            let (c, b) = (3, 2)
+            let p = h * wd, pad = mixPadding(kernel: k, dilations: dil)
+            var w = Self.random(dil.count * c * k * k, seed: 30), x = Self.random(c * b * p, seed: 31), bias = Self.random(c, seed: 32)
+            var padded = [Double](repeating: 0, count: c * b * (h + 2 * pad) * (wd + 2 * pad))
+            var fast = [Double](repeating: 0, count: c * b * p)
+            padPlanes(&padded, &x, planes: c * b, height: h, width: wd, pad: pad)
+            mixForward(&fast, padded: &padded, w: &w, bias: &bias, dilations: dil, channels: c, samples: b,
+                       height: h, width: wd, kernel: k, pad: pad)
+            var naive = [Double](repeating: 0, count: c * b * p)
+            for ci in 0 ..< c { for i in 0 ..< b * p { naive[ci * b * p + i] = bias[ci] } }
+            for (j, d) in dil.enumerated() {
+                var one = [Double](repeating: 0, count: c * b * p)
+                var wj = Array(w[j * c * k * k ..< (j + 1) * c * k * k])
+                depthwiseForwardNaive(&one, &x, &wj, channels: c, samples: b, height: h, width: wd, kernel: k, dilation: d)
+                for i in naive.indices { naive[i] += one[i] }
+            }
+            assertClose(fast, naive, 1e-12, "mix k \(k) dilations \(dil)")
+        }
+    }
+
+    func testMixGradient() {
+        let (k, dil, c, b, h, w) = (3, [1, 2], 2, 2, 5, 11)
+        let pad = mixPadding(kernel: k, dilations: dil)
+        let padded = Buf.allocate(capacity: c * b * (h + 2 * pad) * (w + 2 * pad))
+        let tmp = Buf.allocate(capacity: c * b * h * w)
+        defer { padded.deallocate(); tmp.deallocate() }
+        gradCheck("mix", inputs: [Self.random(c * b * h * w, seed: 33), Self.random(dil.count * c * k * k, seed: 34), Self.random(c, seed: 35)],
+                  outCount: c * b * h * w,
+                  forward: { i, o in
+                      padPlanes(padded, i[0], planes: c * b, height: h, width: w, pad: pad)
+                      mixForward(o, padded: padded, w: i[1], bias: i[2], dilations: dil, channels: c, samples: b, height: h, width: w, kernel: k, pad: pad)
+                  },
+                  backward: { i, d, g in
+                      padPlanes(padded, i[0], planes: c * b, height: h, width: w, pad: pad)
+                      mixWeightGradient(dW: g[1], dBias: g[2], dOut: d, padded: padded, dilations: dil, channels: c, samples: b,
+                                        height: h, width: w, kernel: k, pad: pad)
+                      padPlanes(padded, d, planes: c * b, height: h, width: w, pad: pad)
+                      mixForward(tmp, padded: padded, w: i[1], bias: nil, dilations: dil, channels: c, samples: b, height: h, width: w,
+                                 kernel: k, pad: pad, flip: true)
+                      for j in 0 ..< c * b * h * w { g[0][j] += tmp[j] }
+                  })
+    }
+
     func testConv2dMatchesNaive() {
         let (co, ci, b, h, wd, k) = (4, 3, 2, 5, 6, 3)
         var w = Self.random(co * ci * k * k, seed: 6), x = Self.random(ci * b * h * wd, seed: 7)

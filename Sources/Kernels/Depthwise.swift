@@ -222,32 +222,47 @@ public func mixWeightGradient<T: KernelScalar>(
     dilations: [Int], channels: Int, samples: Int, height: Int, width: Int, kernel k: Int, pad: Int
 ) {
     let h = (k - 1) / 2, wp = width + 2 * pad, hp = height + 2 * pad, kk = k * k, p = height * width
-    let st = MemoryLayout<T>.stride
-    for c in 0 ..< channels {
-        for b in 0 ..< samples {
-            let src = padded + (c * samples + b) * hp * wp, g = dOut + (c * samples + b) * p
-            if let dBias { dBias[c] += sumOf(g, p) }
-            for (j, d) in dilations.enumerated() {
-                let dwj = dW + (j * channels + c) * kk
-                for a in 0 ..< k {
-                    for e in 0 ..< k {
-                        var accv = SIMD8<T>()
-                        var acc: T = 0
-                        for y in 0 ..< height {
-                            let row = src + (y + pad + d * (a - h)) * wp + pad + d * (e - h)
-                            let gr = g + y * width
-                            var x = 0
-                            while x + 8 <= width {
-                                accv += UnsafeRawPointer(gr).loadUnaligned(fromByteOffset: x * st, as: SIMD8<T>.self)
-                                    * UnsafeRawPointer(row).loadUnaligned(fromByteOffset: x * st, as: SIMD8<T>.self)
-                                x += 8
-                            }
-                            while x < width { acc += gr[x] * row[x]; x += 1 }
-                        }
-                        dwj[a * k + e] += acc + accv.sum()
-                    }
+    let taps = dilations.count * kk
+    withUnsafeTemporaryAllocation(of: Int.self, capacity: taps) { offs in
+        var t = 0
+        for d in dilations {
+            for a in 0 ..< k { for e in 0 ..< k { offs[t] = d * ((a - h) * wp + (e - h)); t += 1 } }
+        }
+        for c in 0 ..< channels {
+            for b in 0 ..< samples {
+                let src = padded + (c * samples + b) * hp * wp + pad * wp + pad, g = dOut + (c * samples + b) * p
+                if let dBias { dBias[c] += sumOf(g, p) }
+                for t in 0 ..< taps {
+                    let j = t / kk
+                    dW[(j * channels + c) * kk + t % kk] += mixTapDot(g, src + offs[t], height, width, wp)
                 }
             }
         }
     }
+}
+
+/// sum_{y,x} g[y, x] s[y wp + x] over an H x W plane (g dense, s with row stride wp).
+@inline(__always)
+private func mixTapDot<T: KernelScalar>(_ g: UnsafePointer<T>, _ s: UnsafePointer<T>, _ height: Int, _ width: Int, _ wp: Int) -> T {
+    let st = MemoryLayout<T>.stride
+    var a0 = SIMD8<T>(), a1 = a0, a2 = a0, a3 = a0
+    var tail: T = 0
+    for y in 0 ..< height {
+        let gr = g + y * width, sr = s + y * wp
+        var x = 0
+        while x + 32 <= width {
+            let gp = UnsafeRawPointer(gr + x), sp = UnsafeRawPointer(sr + x)
+            a0 += gp.loadUnaligned(as: SIMD8<T>.self) * sp.loadUnaligned(as: SIMD8<T>.self)
+            a1 += gp.loadUnaligned(fromByteOffset: 8 * st, as: SIMD8<T>.self) * sp.loadUnaligned(fromByteOffset: 8 * st, as: SIMD8<T>.self)
+            a2 += gp.loadUnaligned(fromByteOffset: 16 * st, as: SIMD8<T>.self) * sp.loadUnaligned(fromByteOffset: 16 * st, as: SIMD8<T>.self)
+            a3 += gp.loadUnaligned(fromByteOffset: 24 * st, as: SIMD8<T>.self) * sp.loadUnaligned(fromByteOffset: 24 * st, as: SIMD8<T>.self)
+            x += 32
+        }
+        while x + 8 <= width {
+            a0 += UnsafeRawPointer(gr + x).loadUnaligned(as: SIMD8<T>.self) * UnsafeRawPointer(sr + x).loadUnaligned(as: SIMD8<T>.self)
+            x += 8
+        }
+        while x < width { tail += gr[x] * sr[x]; x += 1 }
+    }
+    return ((a0 + a1) + (a2 + a3)).sum() + tail
 }

@@ -75,6 +75,11 @@ final class NetworkTests: XCTestCase {
                     XCTAssertEqual(big.forward(one), single.forward(one), accuracy: 1e-12)
                 }
                 XCTAssertEqual(lBig, sum, accuracy: 1e-10 * sum, "\(cell) \(objective)")
+                // a network built for a longer window takes a shorter one
+                let longer = Network<Double>(config: c, maxSamples: 2, steps: 7, height: 6, width: 5)
+                longer.initialize(seed: 1); longer.layout.randomizeZeroInitialized(longer.params, seed: 2)
+                XCTAssertEqual(longer.forward(batch), lExact, accuracy: 1e-12 * lExact)
+                XCTAssertEqual(longer.embeddings.count, 5 * 2 * c.embedDim)
             }
         }
     }

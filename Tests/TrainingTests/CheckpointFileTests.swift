@@ -215,6 +215,21 @@ final class CheckpointFileTests: XCTestCase {
         try Fixtures.edit(fewer) { try XCTUnwrap($0.root.group(named: "params")).setAttribute("dilations", .ints([1, 2, 4])) }
         assertCheckpointError(.missingVariable, fewer, ["missing variable /params/layers.0.mix.dw2"]) { _ = try CheckpointFile.read(fewer) }
 
+        // Files a correct writer never makes: float64 parameters, no checksum, another shape, a variable missing.
+        for (name, edit, kind, fragment) in [
+            ("double", Fixtures.VariableEdit.asDouble, CheckpointError.Kind.wrongType, "/params/decoder.w is double, expected float"),
+            ("nochecksum", .noChecksum, .noChecksum, "/params/decoder.w has no Fletcher32 checksum"),
+            ("flat", .flatten, .wrongShape, "/params/decoder.w has shape [18], the model needs [3, 6]"),
+            ("dropped", .drop, .missingVariable, "missing variable /params/decoder.w"),
+        ] {
+            let p = "\(dir)/\(name).nc"
+            try Fixtures.rewrite(good, to: p) { g, n in g == "params" && n == "decoder.w" ? edit : .keep }
+            assertCheckpointError(kind, p, [fragment]) { _ = try CheckpointFile.read(p) }
+        }
+        let copied = "\(dir)/copied.nc"
+        try Fixtures.rewrite(good, to: copied) { _, _ in .keep }
+        XCTAssertEqual(try CheckpointFile.read(copied), try CheckpointFile.read(good), "the copy itself is faithful")
+
         // A variable the model does not have.
         let extra = try copy("extra")
         try Fixtures.edit(extra) { f in

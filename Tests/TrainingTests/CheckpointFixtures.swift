@@ -73,6 +73,39 @@ enum Fixtures {
         try f.close()
     }
 
+    enum VariableEdit { case keep, drop, asDouble, noChecksum, flatten }
+
+    /// Copies a checkpoint with the NetCDF layer, attribute for attribute and
+    /// value for value, changing the variables `edit` picks: the way to make
+    /// files a correct writer never makes (a variable missing, float64, no
+    /// checksum, another shape).
+    static func rewrite(_ source: String, to target: String, _ edit: (_ group: String, _ name: String) -> VariableEdit) throws {
+        let src = try NetCDFFile.open(source)
+        defer { try? src.close() }
+        let dst = try NetCDFFile.create(target, format: .netcdf4)
+        for (k, v) in try src.root.attributes() { try dst.root.setAttribute(k, v) }
+        var dims = Set<String>()
+        var copies: [(NetCDFVariable, NetCDFVariable)] = []
+        for g in try src.root.groups() {
+            let name = String(g.path.dropFirst())
+            let out = try dst.root.defineGroup(name)
+            for (k, v) in try g.attributes() { try out.setAttribute(k, v) }
+            for v in try g.variables() {
+                let e = edit(name, v.name)
+                if case .drop = e { continue }
+                var shape = try v.shape()
+                if case .flatten = e { shape = [shape.reduce(1, *)] }
+                let dn = shape.enumerated().map { "d\($0)_\($1)" }
+                for (d, n) in zip(dn, shape) where dims.insert(d).inserted { try dst.root.defineDimension(d, length: n) }
+                let type: NetCDFType = { if case .asDouble = e { return .double }; return v.type }()
+                let fletcher: Bool = { if case .noChecksum = e { return false }; return true }()
+                copies.append((v, try out.defineVariable(v.name, type: type, dimensions: dn, fletcher32: fletcher)))
+            }
+        }
+        for (from, to) in copies { try to.writeAll(try from.readAll(Double.self)) }
+        try dst.close()
+    }
+
     /// Runs a command, returning (status, stdout + stderr).
     static func shell(_ args: [String]) -> (Int32, String) {
         let p = Process()

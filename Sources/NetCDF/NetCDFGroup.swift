@@ -193,6 +193,14 @@ public struct NetCDFGroup: Sendable {
         try NetCDFLock.run { try readAttribute(file: file, ncid: id, varid: cnc_global(), name: name, where: where_, variable: nil) }
     }
 
+    /// Deletes the group's attribute of that name.
+    public func deleteAttribute(_ name: String) throws {
+        try NetCDFLock.run {
+            try file.defineMode()
+            try check(nc_del_att(id, cnc_global(), name), where_, nil, "delete attribute '\(name)'")
+        }
+    }
+
     public func setAttribute(_ name: String, _ value: NetCDFAttribute) throws {
         try NetCDFLock.run { try writeAttribute(file: file, ncid: id, varid: cnc_global(), name: name, value: value, where: where_, variable: nil) }
     }

@@ -44,8 +44,9 @@ public struct OptimizerConfig: Equatable, Sendable {
     }
 }
 
-/// `[schedule]`: learning rate as a pure function of the step: linear
-/// warm-up from 0 to `lr`, then cosine decay to `min_lr` at `train.steps`.
+/// `[schedule]`: learning rate as a pure function of the optimizer step:
+/// linear warm-up to `lr` over `warmup_steps` (lr/warmup at step 0), then
+/// cosine decay to `min_lr` at `train.steps`.
 public struct ScheduleConfig: Equatable, Sendable {
     public var warmupSteps: Int = 0
     public var minLearningRate: Double = 0

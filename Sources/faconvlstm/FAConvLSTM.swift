@@ -27,6 +27,7 @@ struct FAConvLSTMCommand: ParsableCommand {
             DataStats.self,
             BenchData.self,
             DistSelfTest.self,
+            Train.self,
             Describe.self,
             Bench.self,
             DebugState.self,

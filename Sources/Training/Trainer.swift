@@ -261,8 +261,11 @@ public final class Trainer {
             let timings = reducer.finish()
             let gradNorm = gradientNorm(net.grads)
             watchdog?.begin(step: step, operation: "step agreement all-reduce")
-            let local = StepReduction(lossNumerator: numerator, lossDenominator: localDen, gradNormSquared: 0,
-                                      nonFinite: !(numerator.isFinite && gradNorm.isFinite),
+            // Gradients are already summed over ranks; a non-finite norm on any
+            // rank still goes through the agreement (infinity sums to infinity).
+            let local = StepReduction(lossNumerator: numerator, lossDenominator: localDen,
+                                      gradNormSquared: gradNorm.isFinite ? 0 : .infinity,
+                                      nonFinite: !numerator.isFinite,
                                       stop: StopSignal.localReason(deadline: deadline),
                                       stepSeconds: monotonicSeconds() - tStart)
             let agreed = comm.reduce(local)
@@ -270,9 +273,13 @@ public final class Trainer {
 
             sampleLog?.record(iteration: iteration, samplesSeen: samplesSeen, samples: sched.globalSamples(step: iteration))
             let lr = lrSchedule.rate(step: step)
-            if agreed.nonFinite {
+            let skip = agreed.nonFinite || !agreed.gradNormSquared.isFinite
+            if skip {
                 consecutiveSkips += 1
-                log.warning("step \(step) skipped: non-finite loss or gradients on \(agreed.nonFiniteRanks) rank(s) (iteration \(iteration), \(consecutiveSkips) in a row)")
+                if comm.isRoot {
+                    let what = agreed.nonFinite ? "non-finite loss on \(agreed.nonFiniteRanks) of \(comm.size) rank(s)" : "non-finite gradients"
+                    log.warning("step \(step) skipped by every rank: \(what) (iteration \(iteration), \(consecutiveSkips) in a row)")
+                }
                 if consecutiveSkips >= c.train.maxConsecutiveSkips {
                     throw RunError("stopping: \(consecutiveSkips) consecutive steps had non-finite loss or gradients (train.max_consecutive_skips = \(c.train.maxConsecutiveSkips)); lower optimizer.lr or check the data",
                                    exitCode: .failure, scope: .allRanks)
@@ -296,7 +303,7 @@ public final class Trainer {
             // Periodic work, decided identically on every rank.
             let finished = step >= c.train.steps
             var validation: [(key: String, value: Double)] = []
-            if !agreed.nonFinite {
+            if !skip {
                 if c.train.checkParamsEvery > 0 && step % c.train.checkParamsEvery == 0 {
                     watchdog?.begin(step: step, operation: "parameter checksum")
                     try ParameterChecksum.verify(UnsafeBufferPointer(net.params), step: step, communicator: comm)
@@ -315,7 +322,7 @@ public final class Trainer {
                 throw RunError.stopped(agreed.stop, afterStep: step)
             }
             var due = false
-            if !agreed.nonFinite {
+            if !skip {
                 let elapsed = c.checkpoint.everyMinutes > 0 ? comm.broadcast(monotonicSeconds() - lastSaveTime, root: 0) : 0
                 due = c.checkpoint.saveDue(step: step, secondsSinceLastSave: elapsed) != nil
             }

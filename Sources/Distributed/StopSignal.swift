@@ -41,6 +41,8 @@ public enum StopReason: Equatable, Sendable, CustomStringConvertible {
     case none
     /// `--exit-after-minutes` elapsed.
     case deadline
+    /// The run was told to stop at a given step (`--stop-after-steps`, for tests).
+    case requested
     /// A stop signal arrived on at least one rank.
     case signal(Int32)
 
@@ -51,18 +53,20 @@ public enum StopReason: Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .none: 0
         case .deadline: 1
+        case .requested: 2
         case .signal(let s): 1000 + Double(s)
         }
     }
 
     init(code: Double) {
-        if code >= 1000 { self = .signal(Int32(code - 1000)) } else if code >= 1 { self = .deadline } else { self = .none }
+        if code >= 1000 { self = .signal(Int32(code - 1000)) } else if code >= 2 { self = .requested } else if code >= 1 { self = .deadline } else { self = .none }
     }
 
     public var description: String {
         switch self {
         case .none: "no stop requested"
         case .deadline: "time limit (--exit-after-minutes) reached"
+        case .requested: "stop requested at this step (--stop-after-steps)"
         case .signal(let s): "\(signalName(s)) received"
         }
     }

@@ -43,8 +43,13 @@ public enum BLASCore {
         let current = name.lowercased()
         guard ["prescott", "core2", "nehalem", "penryn", "dunnington", "atom"].contains(current),
               let better = supportedCoreType() else { return }
+        // Exec the binary by its real path, not /proc/self/exe: the process
+        // name (ps, pkill, top) is taken from the path and must stay "faconvlstm".
+        var path = [CChar](repeating: 0, count: 4097)
+        let n = readlink("/proc/self/exe", &path, 4096)
+        guard n > 0 else { return }
         setenv("OPENBLAS_CORETYPE", better, 1)
-        execv("/proc/self/exe", CommandLine.unsafeArgv)
+        execv(path, CommandLine.unsafeArgv)
         // execv returned: keep running with the generic kernels.
         #endif
     }

@@ -22,6 +22,9 @@ public struct TrainOptions: Sendable {
     public var initFrom: String? = nil
     /// Stop (checkpoint, exit 75) after this many minutes of wall time.
     public var exitAfterMinutes: Double? = nil
+    /// Stop (checkpoint, exit 75) once this many updates are applied, as a
+    /// preemption at an exact step would (tests of bit-exact resume).
+    public var stopAfterSteps: Int? = nil
     /// Test-only fault injection: a NaN in this rank's batch at this iteration.
     public var injectNaN: (rank: Int, iteration: Int)? = nil
     /// Test-only fault injection: this rank sleeps inside a watched phase at this iteration.
@@ -266,7 +269,7 @@ public final class Trainer {
             let local = StepReduction(lossNumerator: numerator, lossDenominator: localDen,
                                       gradNormSquared: gradNorm.isFinite ? 0 : .infinity,
                                       nonFinite: !numerator.isFinite,
-                                      stop: StopSignal.localReason(deadline: deadline),
+                                      stop: options.stopAfterSteps.map { step + 1 >= $0 } == true ? .requested : StopSignal.localReason(deadline: deadline),
                                       stepSeconds: monotonicSeconds() - tStart)
             let agreed = comm.reduce(local)
             watchdog?.end()
@@ -316,7 +319,7 @@ public final class Trainer {
             if step % c.train.logEvery == 0 || finished || agreed.stop.isStop {
                 try writeMetrics(&window, extra: validation, progress: progressDisplay)
             }
-            if agreed.stop.isStop {
+            if agreed.stop.isStop && !finished {
                 try saveCheckpoint(reason: "stop requested (\(agreed.stop))")
                 progressDisplay?.finish()
                 throw RunError.stopped(agreed.stop, afterStep: step)

@@ -46,6 +46,9 @@ struct Train: ParsableCommand {
     @Option(help: "OpenBLAS threads per rank (overrides train.threads).")
     var threads: Int?
 
+    @Option(name: .customLong("stop-after-steps"), help: .hidden)
+    var stopAfterSteps: Int?
+
     @Option(name: .customLong("inject-nan"), help: .hidden)
     var injectNaN: String?
 
@@ -66,13 +69,14 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
+        // First: a stop signal from now on only sets a flag (checked every step).
+        StopSignal.install()
         let comm: Communicator
         do { comm = try Communicator.world() } catch {
             writeToStandardError("faconvlstm: error: \(error)\n")
             throw ExitCode(1)
         }
         RankLogging.bootstrap(communicator: comm)
-        StopSignal.install()
         var options = TrainOptions()
         switch resume {
         case "auto": options.resume = .auto
@@ -81,6 +85,7 @@ struct Train: ParsableCommand {
         }
         options.initFrom = initFrom
         options.exitAfterMinutes = exitAfterMinutes
+        options.stopAfterSteps = stopAfterSteps
         if let n = injectNaN.flatMap(Train.numbers), n.count == 2 { options.injectNaN = (Int(n[0]), Int(n[1])) }
         if let n = injectSleep.flatMap(Train.numbers), n.count == 3 { options.injectSleep = (Int(n[0]), Int(n[1]), n[2]) }
 

@@ -66,7 +66,7 @@ final class TrainTests: XCTestCase {
     /// ||a - b|| / ||b|| over all parameters (Float32 summation order differs
     /// between rank counts; AdamW turns last-bit gradient differences of
     /// near-zero gradients into visible but tiny parameter differences).
-    func relativeDifference(_ a: [Float], _ b: [Float]) -> Double {
+    static func relativeDifference(_ a: [Float], _ b: [Float]) -> Double {
         precondition(a.count == b.count)
         var num = 0.0, den = 0.0
         for i in a.indices {
@@ -103,7 +103,7 @@ final class TrainTests: XCTestCase {
             let c = try XCTUnwrap(curves[name])
             XCTAssertEqual(c.count, reference.count, name)
             for (a, b) in zip(c, reference) { XCTAssertEqual(a, b, accuracy: 1e-5 * abs(b), "\(name) loss curve") }
-            let d = relativeDifference(try XCTUnwrap(params[name]), try XCTUnwrap(params["r1"]))
+            let d = TrainTests.relativeDifference(try XCTUnwrap(params[name]), try XCTUnwrap(params["r1"]))
             XCTAssertLessThan(d, 1e-5, "\(name) final parameters differ from 1 rank by \(d)")
         }
         // Overlapped and synchronous all-reduce make the same sums (same buckets): identical.

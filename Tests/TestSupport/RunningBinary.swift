@@ -35,6 +35,39 @@ public final class RunningBinary: @unchecked Sendable {
     /// Sends `signal` to mpirun itself.
     public func send(_ signal: Int32) { kill(process.processIdentifier, signal) }
 
+    /// Sends `signal` to the ranks (the descendants of mpirun running the
+    /// binary), as a batch system delivers it to every task of a job step.
+    public func signalRanks(_ signal: Int32) {
+        for pid in RunningBinary.descendants(of: process.processIdentifier) where RunningBinary.command(pid) == "faconvlstm" {
+            kill(pid, signal)
+        }
+    }
+
+    static func parent(_ pid: Int32) -> Int32? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return fields.count > 1 ? Int32(fields[1]) : nil
+    }
+
+    static func command(_ pid: Int32) -> String {
+        ((try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    static func descendants(of root: Int32) -> [Int32] {
+        let all = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { Int32($0) }
+        var found: Set<Int32> = [root]
+        var changed = true
+        while changed {
+            changed = false
+            for p in all where !found.contains(p) {
+                if let pp = parent(p), found.contains(pp) { found.insert(p); changed = true }
+            }
+        }
+        found.remove(root)
+        return Array(found)
+    }
+
     /// Waits until `condition` holds or `timeout` passes; false on timeout or exit.
     public func waitFor(timeout: TimeInterval, _ condition: () -> Bool) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)

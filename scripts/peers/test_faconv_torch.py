@@ -290,7 +290,7 @@ def test_counter_rng_matches_swift():
 def test_spec_init():
     model = ft.FAConvLSTM(ft.ModelConfig(), dtype=torch.float32)
     model.initialize(7)
-    P = dict(model.named_parameters())
+    P = {n: p.detach() for n, p in model.named_parameters()}
     assert float(P["layers.0.attn.gamma"]) == 0.0
     assert float(P["head.film.scale"].abs().max()) == 0.0
     gb = P["layers.0.gates.b"]

@@ -12,6 +12,9 @@ struct FAConvLSTMCommand: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             // Each subcommand lives in its own file of this folder.
+            Describe.self,
+            Bench.self,
+            DebugState.self,
         ]
     )
 }

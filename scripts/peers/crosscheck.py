@@ -73,7 +73,10 @@ def random_case(cfg, samples, steps, height, width, seed):
     inputs[missing] = 0                     # missing values enter the network as 0
     lat = np.deg2rad(rng.uniform(-80, 80, size=(B, 1)) + np.arange(H)[None, :] * 2.5)
     lat_weights = np.cos(lat) / np.cos(lat).mean()
-    day_of_year = (rng.uniform(0, 365, size=(B, 1)) + np.arange(T)[None, :] * 0.25) % 365.2425
+    # Frames 5.25 days apart: with 6-hourly spacing the seasonal encodings of a
+    # window are nearly equal and float32 gradients of head.tattn.wq/wk lose
+    # ~5e-5 to cancellation in either implementation, too close to the tolerance.
+    day_of_year = (rng.uniform(0, 365, size=(B, 1)) + np.arange(T)[None, :] * 5.25) % 365.2425
     return params, inputs, mask, lat_weights, day_of_year
 
 
@@ -171,9 +174,10 @@ def rel_error(a, ref, floor=0.0):
     return diff / scale if scale > 0 else math.inf
 
 
-def compare(d, model, results, loss, dtype):
+def compare(d, model, results, loss, dtype, exact=None):
     """Compares D/torch results with D/swift. Prints one line per output and per
-    parameter gradient; returns True if everything is within tolerance."""
+    parameter gradient; returns True if everything is within tolerance.
+    exact: results of a float64 run of a float32 case, printed for information."""
     sd = os.path.join(d, "swift")
     np_dtype, _ = DTYPES[dtype]
     tol = TOLERANCE[dtype]
@@ -222,6 +226,15 @@ def compare(d, model, results, loss, dtype):
                 row("  d " + e["name"], rel_error(a64[sl], b[sl], floor), float(np.abs(a64[sl] - b[sl]).max()))
     print(f"crosscheck {d}: torch vs swift, {dtype}, tolerance {tol:g}")
     print("\n".join(rows))
+    if exact is not None:
+        # Which side a float32 difference comes from: both against float64 torch.
+        print("  float32 distance to a float64 run of the same case (information):")
+        for name in results:
+            if name == "input_grads_total.bin" or not os.path.exists(os.path.join(sd, name)):
+                continue
+            b = read_array(os.path.join(sd, name), results[name].shape, np_dtype).astype(np.float64)
+            print(f"    {name[:-4]:<32} torch {rel_error(results[name].astype(np.float64), exact[name]):10.3e}"
+                  f"  swift {rel_error(b, exact[name]):10.3e}")
     print(f"crosscheck {d}: {'OK' if ok else 'MISMATCH'}")
     return ok
 
@@ -271,8 +284,13 @@ def main():
     if not os.path.isdir(os.path.join(a.dir, "swift")):
         print(f"crosscheck {a.dir}: wrote torch outputs (no swift/ to compare with); loss {loss['loss']:.12g}")
         return 0
+    exact = None
+    if dtype == "float32":
+        model64 = ft.FAConvLSTM(model.config, dtype=torch.float64)
+        model64.load_flat(model.flat_params().double())
+        exact, _ = run_torch(model64, {k: v.double() for k, v in batch.items()})
     try:
-        return 0 if compare(a.dir, model, results, loss, dtype) else 1
+        return 0 if compare(a.dir, model, results, loss, dtype, exact) else 1
     except (OSError, ValueError, KeyError) as e:
         print(f"crosscheck: error: {e}", file=sys.stderr)
         return 2

@@ -373,6 +373,8 @@ class FAConvLSTM(torch.nn.Module):
         w = lat_weights.to(torch.float64)[None, None, :, :, None]               # w_y per sample row
         numerator = (w * m * (xhat - y).to(torch.float64) ** 2).sum()
         denominator = (w * m).sum()
-        loss = numerator / denominator if denominator > 0 else numerator * 0.0
+        # A zero denominator means every m is 0, so the numerator is 0 too: 0 / tiny
+        # gives loss 0 and zero gradients without a branch (no torch.compile graph break).
+        loss = numerator / denominator.clamp_min(torch.finfo(torch.float64).tiny)
         return {"prediction": xhat, "embeddings": z, "hidden": hidden,
                 "numerator": numerator, "denominator": denominator, "loss": loss}

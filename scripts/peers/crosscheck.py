@@ -196,6 +196,7 @@ def compare(d, model, results, loss, dtype, exact=None):
         a, b = loss[k], float(sloss[k])
         row(f"loss.{k}", abs(a - b) / abs(b) if b != 0 else abs(a), abs(a - b))
 
+    theirs = {}
     for name, a in results.items():
         if name == "input_grads_total.bin":
             continue
@@ -204,7 +205,7 @@ def compare(d, model, results, loss, dtype, exact=None):
             ok = False
             rows.append(f"  {name:<34} MISSING in {sd}")
             continue
-        b = read_array(path, a.shape, np_dtype).astype(np.float64)
+        b = theirs[name] = read_array(path, a.shape, np_dtype).astype(np.float64)
         a64 = a.astype(np.float64)
         err = rel_error(a64, b)
         note = ""
@@ -229,10 +230,7 @@ def compare(d, model, results, loss, dtype, exact=None):
     if exact is not None:
         # Which side a float32 difference comes from: both against float64 torch.
         print("  float32 distance to a float64 run of the same case (information):")
-        for name in results:
-            if name == "input_grads_total.bin" or not os.path.exists(os.path.join(sd, name)):
-                continue
-            b = read_array(os.path.join(sd, name), results[name].shape, np_dtype).astype(np.float64)
+        for name, b in theirs.items():
             print(f"    {name[:-4]:<32} torch {rel_error(results[name].astype(np.float64), exact[name]):10.3e}"
                   f"  swift {rel_error(b, exact[name]):10.3e}")
     print(f"crosscheck {d}: {'OK' if ok else 'MISMATCH'}")

@@ -153,6 +153,15 @@ def _attr(obj, name, where, kind):
     return v
 
 
+def _read_var(v, where, dtype):
+    """All values of a variable; HDF5 reports a failed Fletcher32 checksum as a RuntimeError."""
+    v.set_auto_mask(False)   # parameters and statistics are never fill values
+    try:
+        return np.asarray(v[...], dtype=dtype)
+    except RuntimeError as e:
+        raise CheckpointError(f"{where}: cannot read ({e})") from e
+
+
 def _read_group(nc, gname, specs, path):
     if gname not in nc.groups:
         raise CheckpointError(f"{path}: missing group /{gname}")
@@ -170,11 +179,7 @@ def _read_group(nc, gname, specs, path):
             raise CheckpointError(f"{path}: /{gname}/{name} has shape {list(v.shape)}, the model needs {list(shape)}")
         if v.dtype != np.float32:
             raise CheckpointError(f"{path}: /{gname}/{name} is {v.dtype}, the spec says float32")
-        v.set_auto_mask(False)   # parameters are never fill values
-        try:
-            out[name] = np.asarray(v[...], dtype=np.float32)
-        except RuntimeError as e:  # HDF5 reports a failed Fletcher32 checksum here
-            raise CheckpointError(f"{path}: /{gname}/{name}: cannot read ({e})") from e
+        out[name] = _read_var(v, f"{path}: /{gname}/{name}", np.float32)
     return out
 
 
@@ -230,11 +235,7 @@ def load_checkpoint(path, dtype=torch.float32) -> Checkpoint:
             v = ng.variables[var]
             if tuple(v.shape) != (cfg.channels,):
                 raise CheckpointError(f"{path}: /normalization/{var} has shape {list(v.shape)}, expected [{cfg.channels}]")
-            v.set_auto_mask(False)
-            try:
-                stats[var] = np.asarray(v[:], dtype=np.float64)
-            except RuntimeError as e:
-                raise CheckpointError(f"{path}: /normalization/{var}: cannot read ({e})") from e
+            stats[var] = _read_var(v, f"{path}: /normalization/{var}", np.float64)
         if len(names) != cfg.channels:
             raise CheckpointError(f"{path}: /normalization attribute channels names {len(names)} channels, the model has {cfg.channels}")
     return Checkpoint(model=model, config=cfg, run_config=root.pop("config"), norm_mean=stats["mean"],

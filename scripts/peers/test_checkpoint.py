@@ -21,6 +21,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import faconv_torch as ft  # noqa: E402
+from peer_testing import run_tests  # noqa: E402
 import faconv_checkpoint as fc  # noqa: E402
 from crosscheck import random_case  # noqa: E402
 
@@ -169,15 +170,4 @@ def test_invalid_checkpoints_are_named():
 
 
 if __name__ == "__main__":
-    tests = [(n, f) for n, f in sorted(globals().items()) if n.startswith("test_") and callable(f)]
-    passed = failed = 0
-    for name, f in tests:
-        try:
-            f()
-            passed += 1
-            print(f"PASS {name}")
-        except Exception as e:  # noqa: BLE001 - report every failure, then exit non-zero
-            failed += 1
-            print(f"FAIL {name}: {e!r}")
-    print(f"{passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    sys.exit(run_tests(globals()))

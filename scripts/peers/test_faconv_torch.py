@@ -20,6 +20,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import faconv_torch as ft  # noqa: E402
+from peer_testing import run_tests  # noqa: E402
 from crosscheck import random_case  # noqa: E402
 
 SMALL = dict(channels=2, layers=2, hidden=4, kernel=3, dilations=[1, 2], se_reduction=2,
@@ -305,15 +306,4 @@ def test_spec_init():
 
 
 if __name__ == "__main__":
-    tests = [(n, f) for n, f in sorted(globals().items()) if n.startswith("test_") and callable(f)]
-    passed = failed = 0
-    for name, f in tests:
-        try:
-            f()
-            passed += 1
-            print(f"PASS {name}")
-        except Exception as e:  # noqa: BLE001 - report every failure, then exit non-zero
-            failed += 1
-            print(f"FAIL {name}: {e!r}")
-    print(f"{passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    sys.exit(run_tests(globals()))

@@ -28,25 +28,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import faconv_torch as ft  # noqa: E402
 
 
-def peak_rss_bytes():
-    """VmHWM of this process, as the Swift bench reports it."""
+def proc_status_bytes(field):
+    """A memory line of /proc/self/status in bytes (VmHWM: peak RSS, as the Swift
+    bench reports it; VmRSS: now), 0 where there is no /proc."""
     try:
         with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    import resource
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-def current_rss_bytes():
-    """VmRSS now: taken before the model exists, it is what `import torch` alone holds."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
@@ -92,7 +80,7 @@ def main():
     warmup = a.warmup if a.warmup is not None else 3
 
     torch.set_num_threads(a.threads)
-    baseline_rss = current_rss_bytes()
+    baseline_rss = proc_status_bytes("VmRSS")   # what `import torch` alone holds
     c = ft.ModelConfig(cell=a.cell, objective=a.objective, channels=a.channels, layers=a.layers,
                        hidden=a.hidden, kernel=a.kernel).validate()
     model = ft.FAConvLSTM(c, dtype=torch.float32)
@@ -131,7 +119,7 @@ def main():
         if a.mode != "compile":
             raise
         reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-        result.update({"available": False, "reason": reason, "peak_rss_bytes": peak_rss_bytes()})
+        result.update({"available": False, "reason": reason, "peak_rss_bytes": proc_status_bytes("VmHWM")})
         if a.json:
             print(json.dumps(result, sort_keys=True))
         else:
@@ -152,7 +140,7 @@ def main():
         "ms_forward": statistics.median(t[0] for t in times) * 1e3,
         "ms_backward": statistics.median(t[1] for t in times) * 1e3,
         "ms_optimizer": statistics.median(t[2] for t in times) * 1e3,
-        "peak_rss_bytes": peak_rss_bytes(),
+        "peak_rss_bytes": proc_status_bytes("VmHWM"),
         "final_loss": loss,
     })
     if compile_seconds is not None:

@@ -119,9 +119,10 @@ def write_checkpoint(path, model: ft.FAConvLSTM, *, norm_mean, norm_std, channel
             g.setncattr(key, np.int32(getattr(cfg, key)))
         g.setncattr("bottleneck", np.int32(cfg.r))
         g.setncattr("dilations", np.asarray(cfg.dilations, dtype=np.int32))
-        for key in ("se_reduction", "attn_stride", "attn_dk", "embed_dim", "channels"):
+        for key in ("se_reduction", "attn_stride", "attn_dk", "embed_dim"):
             g.setncattr(key, np.int32(getattr(cfg, key)))
         g.setncattr("season_period_days", np.float64(cfg.period))
+        g.setncattr("channels", np.int32(cfg.channels))   # attribute order as CHECKPOINT.md lists them
         if adam_m is not None:
             put_group("adam_m", adam_m)
             put_group("adam_v", adam_v)

@@ -129,6 +129,27 @@ def test_corrupted_data_fails_its_checksum():
             raise AssertionError("a corrupted checkpoint loaded")
 
 
+def test_reads_checkpoints_written_by_swift():
+    """fixtures/swift-ckpt-<cell>.nc (see fixtures/README.md): Swift-initialized
+    parameters from seed 5 with the last one set to 1234.5678, moments
+    m_i = 0.001 i - 0.5 and v_i = 0.0001 i (in float32), extreme counters."""
+    for cell in ft.CELLS:
+        ck = fc.load_checkpoint(os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", f"swift-ckpt-{cell}.nc"))
+        assert ck.config == ft.ModelConfig(cell=cell, channels=3, hidden=6, layers=2, dilations=[1, 2], attn_stride=2,
+                                           attn_dk=4, embed_dim=4, objective="forecast", bottleneck=3,
+                                           season_period_days=365.2425)
+        want = np.concatenate([v.reshape(-1) for v in ft.initial_values(ck.config, 5).values()]).astype(np.float32)
+        want[-1] = np.float32(1234.5678)
+        assert np.array_equal(ck.model.flat_params().numpy().view(np.uint32), want.view(np.uint32)), cell
+        i = np.arange(want.size, dtype=np.float32)
+        m = np.concatenate([ck.adam_m[n].reshape(-1) for n, _, _ in ck.model.specs])
+        v = np.concatenate([ck.adam_v[n].reshape(-1) for n, _, _ in ck.model.specs])
+        assert np.array_equal(m, i * np.float32(0.001) - np.float32(0.5)) and np.array_equal(v, i * np.float32(0.0001))
+        assert (ck.step, ck.epoch, ck.samples_seen, ck.seed, ck.world_size) == (2**40, 7, 2**35, 2**63 - 1, 4)
+        assert ck.channel_names == ["t2m", "T@500", "u10"] and list(ck.norm_std) == [10.0, 3.5, 1e-3]
+        assert ck.created == "2026-01-02T03:04:05Z" and ck.software_version.startswith("faconvlstm")
+
+
 def expect_error(path, words):
     try:
         fc.load_checkpoint(path)

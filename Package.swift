@@ -4,14 +4,34 @@
 // Modules depend one way:
 //   C shims (CMPI, COpenBLAS, CNetCDF) -> Kernels -> Model -> NetCDF, ClimateData
 //   -> Distributed -> Training -> Analysis -> faconvlstm (CLI)
+import Foundation
 import PackageDescription
 
 // Generic kernels (Float for training, Double for gradient checks) must be
 // specialized across module boundaries, or every element goes through a
 // witness table (measured 10x slower). Whole-package CMO does that.
+// The vector width of the elementwise loops (gate math, softmax, mixing) is
+// the build machine's: AVX-512 (16 lanes) where /proc/cpuinfo shows it, else
+// AVX2 + FMA (8 lanes), else the x86-64 baseline (SSE2, 4 lanes). The binary is
+// built where it runs (scripts/setup.sh); FACONVLSTM_TARGET_CPU overrides
+// (e.g. x86-64 for a portable build).
+let targetCPU: String = {
+    if let forced = ProcessInfo.processInfo.environment["FACONVLSTM_TARGET_CPU"], !forced.isEmpty { return forced }
+    #if arch(x86_64)
+    guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+          let flagsLine = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return "x86-64" }
+    let flags = Set(flagsLine.split(separator: " ").map(String.init))
+    if flags.isSuperset(of: ["avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"]) { return "skylake-avx512" }
+    if flags.isSuperset(of: ["avx2", "fma", "bmi2"]) { return "haswell" }
+    return "x86-64"
+    #else
+    return ""
+    #endif
+}()
+
 let fast: [SwiftSetting] = [
     .unsafeFlags(["-cross-module-optimization", "-enforce-exclusivity=unchecked"], .when(configuration: .release)),
-]
+] + (targetCPU.isEmpty ? [] : [.unsafeFlags(["-target-cpu", targetCPU], .when(platforms: [.linux], configuration: .release))])
 
 let package = Package(
     name: "faconvlstm",

@@ -16,18 +16,22 @@ import RealModule
 @inline(__always)
 public func fastExpFloat(_ x0: Float) -> Float {
     let x = min(max(x0, -87.3), 88.7)
-    let n = (x * 1.442_695_04).rounded(.toNearestOrEven)
-    var r = x - n * 0.693_359_375
-    r = r - n * -2.121_944_4e-4
+    // n = round(x / ln 2) by the 1.5 * 2^23 trick (no rint call: vectorizes on
+    // any x86-64), its integer value read from the low mantissa bits.
+    let shifted = (12_582_912 as Float).addingProduct(x, 1.442_695_04)
+    let n = shifted - 12_582_912
+    let ni = Int32(bitPattern: shifted.bitPattern) &- 0x4B40_0000
+    var r = x.addingProduct(n, -0.693_359_375)
+    r = r.addingProduct(n, 2.121_944_4e-4)
     var p: Float = 1.987_569_1e-4
-    p = p * r + 1.398_199_9e-3
-    p = p * r + 8.333_452e-3
-    p = p * r + 4.166_579_6e-2
-    p = p * r + 0.166_666_65
-    p = p * r + 0.5
-    p = p * r * r + r + 1
+    p = (1.398_199_9e-3 as Float).addingProduct(p, r)
+    p = (8.333_452e-3 as Float).addingProduct(p, r)
+    p = (4.166_579_6e-2 as Float).addingProduct(p, r)
+    p = (0.166_666_65 as Float).addingProduct(p, r)
+    p = (0.5 as Float).addingProduct(p, r)
+    p = (r + 1).addingProduct(p, r * r)
     // 2^n by building the exponent bits; n in [-126, 128].
-    let bits = UInt32(bitPattern: Int32(n) &+ 127) << 23
+    let bits = UInt32(bitPattern: (ni &+ 127) << 23)
     return p * Float(bitPattern: bits)
 }
 
@@ -153,18 +157,33 @@ public func spatialMeanBackward<T: KernelScalar>(_ dx: UnsafeMutablePointer<T>, 
 public func softmaxForward<T: KernelScalar>(_ x: UnsafeMutablePointer<T>, rows: Int, n: Int) {
     for r in 0 ..< rows {
         let p = x + r * n
-        var m = -T.infinity
-        for i in 0 ..< n { m = max(m, p[i]) }
-        var s: T = 0
-        for i in 0 ..< n {
-            let e = expScalar(p[i] - m)
-            p[i] = e
-            s += e
-        }
-        let inv = 1 / s
+        let m = maxOf(p, n)
+        // exp loop without a reduction, so it vectorizes; then the sum with SIMD accumulators
+        for i in 0 ..< n { p[i] = expScalar(p[i] - m) }
+        let inv = 1 / sumOf(p, n)
         for i in 0 ..< n { p[i] *= inv }
     }
 }
+
+/// max x[0..<n] (n >= 1), with SIMD accumulators.
+@inline(__always)
+public func maxOf<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int) -> T {
+    var i = 0
+    var m = -T.infinity
+    if n >= 8 {
+        let raw = UnsafeRawPointer(x)
+        var acc = raw.loadUnaligned(as: SIMD8<T>.self)
+        i = 8
+        while i + 8 <= n {
+            acc = pointwiseMax(acc, raw.loadUnaligned(fromByteOffset: i * MemoryLayout<T>.stride, as: SIMD8<T>.self))
+            i += 8
+        }
+        m = acc.max()
+    }
+    while i < n { m = max(m, x[i]); i += 1 }
+    return m
+}
+
 /// dx[r, i] = y[r, i] (dy[r, i] - sum_j y[r, j] dy[r, j])   (written, not accumulated;
 /// dx may alias dy).
 public func softmaxBackward<T: KernelScalar>(_ dx: UnsafeMutablePointer<T>, _ dy: UnsafePointer<T>, _ y: UnsafePointer<T>, rows: Int, n: Int) {
@@ -178,9 +197,10 @@ public func softmaxBackward<T: KernelScalar>(_ dx: UnsafeMutablePointer<T>, _ dy
 @inline(__always)
 public func expScalar<T: KernelScalar>(_ x: T) -> T {
     if T.self == Float.self {
-        // fastExpFloat clamps; -inf (a masked score) must give exactly 0.
+        // fastExpFloat clamps; below its range (e.g. a masked -inf score) the result is exactly 0.
         let f = unsafeBitCast(x, to: Float.self)
-        return f == -.infinity ? 0 : unsafeBitCast(fastExpFloat(f), to: T.self)
+        let e = fastExpFloat(f)
+        return unsafeBitCast(f < -87.3 ? 0 : e, to: T.self)
     }
     return T.exp(x)
 }
@@ -191,12 +211,19 @@ public func expScalar<T: KernelScalar>(_ x: T) -> T {
 /// (column attention needs unit stride along columns for BLAS).
 public func transposePlanes<T: KernelScalar>(_ out: UnsafeMutablePointer<T>, _ x: UnsafePointer<T>, planes: Int, height: Int, width: Int, accumulate: Bool = false) {
     let p = height * width
+    let block = 8  // 8 x 8 tiles: both the reads and the writes stay within a few cache lines
     for pl in 0 ..< planes {
         let src = x + pl * p, dst = out + pl * p
-        if accumulate {
-            for i in 0 ..< height { for j in 0 ..< width { dst[j * height + i] += src[i * width + j] } }
-        } else {
-            for i in 0 ..< height { for j in 0 ..< width { dst[j * height + i] = src[i * width + j] } }
+        for i0 in Swift.stride(from: 0, to: height, by: block) {
+            let i1 = min(i0 + block, height)
+            for j0 in Swift.stride(from: 0, to: width, by: block) {
+                let j1 = min(j0 + block, width)
+                if accumulate {
+                    for j in j0 ..< j1 { for i in i0 ..< i1 { dst[j * height + i] += src[i * width + j] } }
+                } else {
+                    for j in j0 ..< j1 { for i in i0 ..< i1 { dst[j * height + i] = src[i * width + j] } }
+                }
+            }
         }
     }
 }

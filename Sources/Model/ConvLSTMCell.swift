@@ -13,8 +13,7 @@ import Kernels
 // (sigma i, sigma f, tanh g, sigma o), C_t, H_t. The im2col matrices are rebuilt
 // in backward from X_t and H_{t-1} (both held anyway).
 
-final class ConvLSTMCell<T: KernelScalar>: RecurrentLayer {
-    typealias Scalar = T
+final class ConvLSTMCell<T: KernelScalar> {
     let geo: Geometry
     let cin, ch, k: Int
 

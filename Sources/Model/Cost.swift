@@ -64,6 +64,8 @@ public struct MemoryEstimate: Equatable, Sendable {
                 cache += t * ((2 * r + 6 * ch) * n + (2 * r + q) * b)
                 cache += a * ((2 * dk + 2 * ch) * n + b * p * (w + h))
                 scratch += ch * n + r * n + q * b + 2 * ch * n + 4 * ch * n + 2 * r * n + (2 * r + q) * b
+                let pad = (c.dilations.max() ?? 1) * (c.kernel - 1) / 2
+                scratch += 2 * r * b * (h + 2 * pad) * (w + 2 * pad)   // zero-padded U and dM
                 if a > 0 {
                     scratch += max((2 * dk + 2 * ch) * n, (4 * dk + 3 * ch) * n + max(h, w) * max(h, w))
                     scratch += (3 * ch + 2 * dk) * n

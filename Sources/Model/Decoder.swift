@@ -90,17 +90,21 @@ final class Decoder<T: KernelScalar> {
         }
     }
 
-    /// dH_t += d loss / d H_t through F_t = H_t (1 + s_t) + sh_t (0 outside target steps).
+    /// dH_t = d loss / d H_t through F_t = H_t (1 + s_t) + sh_t (written, =; 0 outside
+    /// target steps): the first contribution to the top layer's dH_t.
     func inputGradient(step t: Int, targets: Int, scale: T, into dH: UnsafeMutablePointer<T>, samples b: Int) {
-        guard t < targets else { return }
         let n = b * geo.positions
+        guard t < targets else {
+            dH.initialize(repeating: 0, count: ch * n)
+            return
+        }
         // dF = scale Wd^T dPred_t, recomputed (cheaper than keeping [T, Ch, N])
         T.gemm(transA: true, transB: false, m: ch, n: n, k: vars, alpha: scale, a: wd, lda: ch,
                b: dPred + t * vars * n, ldb: n, beta: 0, c: dF, ldc: n)
         let st = s + t * ch * b, p = geo.positions
         for cb in 0 ..< ch * b {
             let g = 1 + st[cb], d = dH + cb * p, src = dF + cb * p
-            for i in 0 ..< p { d[i] += src[i] * g }
+            for i in 0 ..< p { d[i] = src[i] * g }
         }
     }
 }

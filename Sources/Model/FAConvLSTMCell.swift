@@ -13,8 +13,11 @@ import Kernels
 //   Q, K, Vv, Y, the row and column softmax probabilities.
 // Everything else (Mt = ex * M, H_t before attention = o * tanh C_t) is recomputed.
 
-final class FAConvLSTMCell<T: KernelScalar>: RecurrentLayer {
-    typealias Scalar = T
+/// Columns per chunk of the fused gate product + gate math: 4Ch x 512 floats
+/// (256 KB at Ch 32) stay in L2 between the GEMM and the elementwise pass.
+let gateChunk = 512
+
+final class FAConvLSTMCell<T: KernelScalar> {
     let geo: Geometry
     let cin, ch, r, q, k, dk, stride: Int
     let dilations: [Int]
@@ -50,6 +53,8 @@ final class FAConvLSTMCell<T: KernelScalar>: RecurrentLayer {
     let dEx, dZ1, dSq: UnsafeMutablePointer<T>  // [r|q|r, Bmax]
     let hPre, zWo: UnsafeMutablePointer<T>  // [Ch, Nmax]
     let dQ, dK, dV: UnsafeMutablePointer<T> // [dk|dk|Ch, Nmax]
+    let pad: Int                            // max_j D_j (k-1)/2
+    let uPad, dmPad: UnsafeMutablePointer<T> // [r, Bmax, H + 2 pad, W + 2 pad] zero-padded U, dM
 
     init(layer l: Int, config c: ModelConfig, geometry: Geometry, views v: ParameterViews<T>, arena: Arena<T>) {
         geo = geometry
@@ -108,6 +113,11 @@ final class FAConvLSTMCell<T: KernelScalar>: RecurrentLayer {
         dQ = arena.make(needAttn ? dk * n : 0, .scratch)
         dK = arena.make(needAttn ? dk * n : 0, .scratch)
         dV = arena.make(needAttn ? ch * n : 0, .scratch)
+        pad = mixPadding(kernel: k, dilations: dilations)
+        uPad = arena.make(r * bmax * (h + 2 * pad) * (w + 2 * pad), .scratch)
+        dmPad = arena.make(r * bmax * (h + 2 * pad) * (w + 2 * pad), .scratch)
+        // mixForward reads all mix.dw<j> as one [|D|, r, k, k] tensor
+        for j in dws.indices { precondition(dws[j] == dws[0] + j * r * k * k && ddws[j] == ddws[0] + j * r * k * k) }
     }
 
     /// Number of steps t = 1..T with t mod s == 0.
@@ -150,14 +160,10 @@ final class FAConvLSTMCell<T: KernelScalar>: RecurrentLayer {
         conv1x1Forward(u, x, wx, bu, cout: r, cin: cin, n: n)
         if t > 0 { conv1x1Forward(u, hPrev, wh, nil, cout: r, cin: ch, n: n, accumulate: true) }
 
-        // 2. M = bm + sum_j DW(U; w_j, D_j)
-        for c in 0 ..< r {
-            let row = m + c * n, bias = bm[c]
-            for i in 0 ..< n { row[i] = bias }
-        }
-        for (j, d) in dilations.enumerated() {
-            depthwiseForward(m, u, dws[j], channels: r, samples: b, height: geo.height, width: geo.width, kernel: k, dilation: d)
-        }
+        // 2. M = bm + sum_j DW(U; w_j, D_j), all dilations in one pass over a zero-padded U
+        padPlanes(uPad, u, planes: r * b, height: geo.height, width: geo.width, pad: pad)
+        mixForward(m, padded: uPad, w: dws[0], bias: bm, dilations: dilations, channels: r, samples: b,
+                   height: geo.height, width: geo.width, kernel: k, pad: pad)
 
         // 3. sq = mean_yx M;  ex = sigma(W2 relu(W1 sq + b1) + b2);  Mt = ex * M
         spatialMeanForward(sq, m, channels: r, samples: b, positions: p)
@@ -169,11 +175,15 @@ final class FAConvLSTMCell<T: KernelScalar>: RecurrentLayer {
         sigmoidForward(ex, ex, r * b)
         scaleBySample(mt, m, ex, rows: r, samples: b, positions: p)
 
-        // 4. G = Wg Mt + bg, written where the gate activations are cached
-        conv1x1Forward(gates, mt, wg, bg, cout: 4 * ch, cin: r, n: n)
-
-        // 5. peephole LSTM update (fused: one pass over i, f, g, o)
-        peepholeForward(gates: gates, c: cT, h: hT, cPrev: cPrev, n: n)
+        // 4. G = Wg Mt + bg, written where the gate activations are cached, and
+        // 5. the peephole LSTM update, fused, by chunks of columns so that G is
+        //    still in cache when the gate math reads it (bg is added there too).
+        for j0 in Swift.stride(from: 0, to: n, by: gateChunk) {
+            let len = min(gateChunk, n - j0)
+            T.gemm(transA: false, transB: false, m: 4 * ch, n: len, k: r, alpha: 1, a: wg, lda: r,
+                   b: mt + j0, ldb: n, beta: 0, c: gates + j0, ldc: n)
+            peepholeForward(gates: gates + j0, c: cT + j0, h: hT + j0, cPrev: cPrev + j0, n: n, count: len)
+        }
 
         // 6. axial attention at t mod s == 0: H_t <- H_t + gamma Wo (R + Cc)
         if let a = attentionSlot(step: t) {
@@ -189,19 +199,21 @@ final class FAConvLSTMCell<T: KernelScalar>: RecurrentLayer {
         }
     }
 
-    /// Step 5 forward. `gates` holds G [4Ch, N] on entry and (i, f, tanh g, o) on exit.
+    /// Step 5 forward on `count` columns (row stride n). `gates` holds Wg Mt [4Ch, N]
+    /// (without bg) on entry and (i, f, tanh g, o) on exit.
     private func peepholeForward(gates: UnsafeMutablePointer<T>, c cT: UnsafeMutablePointer<T>, h hT: UnsafeMutablePointer<T>,
-                                 cPrev: UnsafePointer<T>, n: Int) {
+                                 cPrev: UnsafePointer<T>, n: Int, count: Int) {
         for c in 0 ..< ch {
             let gi = gates + c * n, gf = gates + (ch + c) * n, gg = gates + (2 * ch + c) * n, go = gates + (3 * ch + c) * n
             let cp = cPrev + c * n, ct = cT + c * n, ht = hT + c * n
             let pic = pi[c], pfc = pf[c], poc = po[c]
-            for j in 0 ..< n {
-                let iv = sigmoidScalar(gi[j] + pic * cp[j])
-                let fv = sigmoidScalar(gf[j] + pfc * cp[j])
-                let gv = tanhScalar(gg[j])
+            let bi = bg[c], bf = bg[ch + c], bgg = bg[2 * ch + c], bo = bg[3 * ch + c]
+            for j in 0 ..< count {
+                let iv = sigmoidScalar(gi[j] + bi + pic * cp[j])
+                let fv = sigmoidScalar(gf[j] + bf + pfc * cp[j])
+                let gv = tanhScalar(gg[j] + bgg)
                 let cv = fv * cp[j] + iv * gv
-                let ov = sigmoidScalar(go[j] + poc * cv)
+                let ov = sigmoidScalar(go[j] + bo + poc * cv)
                 gi[j] = iv; gf[j] = fv; gg[j] = gv; go[j] = ov
                 ct[j] = cv
                 ht[j] = ov * tanhScalar(cv)
@@ -252,12 +264,20 @@ final class FAConvLSTMCell<T: KernelScalar>: RecurrentLayer {
             conv1x1Backward(dIn: dH, dW: dwv, dBias: nil, dOut: dV, inp: hPre, w: wv, cout: ch, cin: ch, n: n)
         }
 
-        // 5. peephole LSTM update; dC (from t+1) becomes dC_{t-1}
-        peepholeBackward(dG: dG, dC: dC, dH: dH, gates: gates, c: cT, cPrev: cPrev, n: n)
-
-        // 4. G = Wg Mt + bg  (Mt recomputed from ex and M)
+        // 5. peephole LSTM update (dC from t+1 becomes dC_{t-1}), and
+        // 4. G = Wg Mt + bg (Mt recomputed from ex and M), fused by column chunks
+        //    so dG is still in cache for the two products.
         scaleBySample(mt, m, ex, rows: r, samples: b, positions: p)
-        conv1x1Backward(dIn: dMt, dW: dwg, dBias: dbg, dOut: dG, inp: mt, w: wg, cout: 4 * ch, cin: r, n: n, accumulateInput: false)
+        for j0 in Swift.stride(from: 0, to: n, by: gateChunk) {
+            let len = min(gateChunk, n - j0)
+            peepholeBackward(dG: dG + j0, dC: dC + j0, dH: dH + j0, gates: gates + j0, c: cT + j0, cPrev: cPrev + j0, n: n, count: len)
+            // dWg += dG Mt^T;  dMt = Wg^T dG
+            T.gemm(transA: false, transB: true, m: 4 * ch, n: r, k: len, alpha: 1, a: dG + j0, lda: n,
+                   b: mt + j0, ldb: n, beta: 1, c: dwg, ldc: r)
+            T.gemm(transA: true, transB: false, m: r, n: len, k: 4 * ch, alpha: 1, a: wg, lda: r,
+                   b: dG + j0, ldb: n, beta: 0, c: dMt + j0, ldc: n)
+        }
+        rowSums(dbg, dG, rows: 4 * ch, n: n)
 
         // 3. SE: Mt = ex * M, ex = sigma(a2), a2 = W2 relu(z1) + b2, z1 = W1 sq + b1, sq = mean M
         for cb in 0 ..< r * b { dEx[cb] = dotOf(dMt + cb * p, m + cb * p, p) }   // dEx [r, B]
@@ -274,13 +294,13 @@ final class FAConvLSTMCell<T: KernelScalar>: RecurrentLayer {
         let dM = dMt
         spatialMeanBackward(dM, dSq, channels: r, samples: b, positions: p)
 
-        // 2. M = bm + sum_j DW(U; w_j, D_j)
-        rowSums(dbm, dM, rows: r, n: n)
-        dU.initialize(repeating: 0, count: r * n)
-        for (j, d) in dilations.enumerated() {
-            depthwiseBackward(dIn: dU, dW: ddws[j], dOut: dM, inp: u, w: dws[j],
-                              channels: r, samples: b, height: geo.height, width: geo.width, kernel: k, dilation: d)
-        }
+        // 2. M = bm + sum_j DW(U; w_j, D_j):  dw_j, dbm from dM and padded U;  dU = DW^T(dM) (=)
+        padPlanes(uPad, u, planes: r * b, height: geo.height, width: geo.width, pad: pad)
+        mixWeightGradient(dW: ddws[0], dBias: dbm, dOut: dM, padded: uPad, dilations: dilations, channels: r, samples: b,
+                          height: geo.height, width: geo.width, kernel: k, pad: pad)
+        padPlanes(dmPad, dM, planes: r * b, height: geo.height, width: geo.width, pad: pad)
+        mixForward(dU, padded: dmPad, w: dws[0], bias: nil, dilations: dilations, channels: r, samples: b,
+                   height: geo.height, width: geo.width, kernel: k, pad: pad, flip: true)
 
         // 1. U = Wx X_t + Wh H_{t-1} + bu
         conv1x1Backward(dIn: dInput, dW: dwx, dBias: dbu, dOut: dU, inp: x, w: wx, cout: r, cin: cin, n: n, accumulateInput: false)
@@ -290,16 +310,17 @@ final class FAConvLSTMCell<T: KernelScalar>: RecurrentLayer {
         }
     }
 
-    /// Step 5 backward. In: dH = d/dH_t (before attention), dC = d/dC_t from step t+1.
-    /// Out: dG [4Ch, N] (=), dC = d/dC_{t-1}; peephole gradients accumulated.
+    /// Step 5 backward on `count` columns (row stride n). In: dH = d/dH_t (before
+    /// attention), dC = d/dC_t from step t+1. Out: dG [4Ch, N] (=), dC = d/dC_{t-1};
+    /// peephole gradients accumulated.
     private func peepholeBackward(dG: UnsafeMutablePointer<T>, dC: UnsafeMutablePointer<T>, dH: UnsafePointer<T>,
-                                  gates: UnsafePointer<T>, c cT: UnsafePointer<T>, cPrev: UnsafePointer<T>, n: Int) {
+                                  gates: UnsafePointer<T>, c cT: UnsafePointer<T>, cPrev: UnsafePointer<T>, n: Int, count: Int) {
         for c in 0 ..< ch {
             let iv = gates + c * n, fv = gates + (ch + c) * n, gv = gates + (2 * ch + c) * n, ov = gates + (3 * ch + c) * n
             let dgi = dG + c * n, dgf = dG + (ch + c) * n, dgg = dG + (2 * ch + c) * n, dgo = dG + (3 * ch + c) * n
             let cp = cPrev + c * n, ct = cT + c * n, dh = dH + c * n, dc = dC + c * n
             let pic = pi[c], pfc = pf[c], poc = po[c]
-            for j in 0 ..< n {
+            for j in 0 ..< count {
                 let i = iv[j], f = fv[j], g = gv[j], o = ov[j]
                 let tc = tanhScalar(ct[j])
                 let dGo = dh[j] * tc * o * (1 - o)
@@ -311,7 +332,7 @@ final class FAConvLSTMCell<T: KernelScalar>: RecurrentLayer {
                 dc[j] = dct * f + dGi * pic + dGf * pfc
             }
             // peephole sums outside the loop above, so that loop vectorizes
-            dpi[c] += dotOf(dgi, cp, n); dpf[c] += dotOf(dgf, cp, n); dpo[c] += dotOf(dgo, ct, n)
+            dpi[c] += dotOf(dgi, cp, count); dpf[c] += dotOf(dgf, cp, count); dpo[c] += dotOf(dgo, ct, count)
         }
     }
 }

@@ -25,7 +25,7 @@ public final class Network<T: KernelScalar> {
 
     let geo: Geometry
     let arena = Arena<T>()
-    let layers: [any RecurrentLayer<T>]
+    let layers: [AnyLayer<T>]
     let faCells: [FAConvLSTMCell<T>]   // the same objects as `layers` for the FAConvLSTM cell (attention access)
     let head: SubspaceHead<T>
     let decoder: Decoder<T>
@@ -54,17 +54,17 @@ public final class Network<T: KernelScalar> {
         grads.initialize(repeating: 0)
         let geo = Geometry(maxSamples: maxSamples, steps: steps, height: height, width: width)
         self.geo = geo
-        var layers: [any RecurrentLayer<T>] = []
+        var layers: [AnyLayer<T>] = []
         var fa: [FAConvLSTMCell<T>] = []
         for l in 0 ..< config.layers {
             let views = ParameterViews(layout: layout, params: params.baseAddress!, grads: grads.baseAddress!, prefix: "layers.\(l).")
             switch config.cell {
             case .faconvlstm:
                 let cell = FAConvLSTMCell<T>(layer: l, config: config, geometry: geo, views: views, arena: arena)
-                layers.append(cell)
+                layers.append(.fa(cell))
                 fa.append(cell)
             case .convlstm:
-                layers.append(ConvLSTMCell<T>(layer: l, config: config, geometry: geo, views: views, arena: arena))
+                layers.append(.conv(ConvLSTMCell<T>(layer: l, config: config, geometry: geo, views: views, arena: arena)))
             }
         }
         self.layers = layers
@@ -111,7 +111,7 @@ public final class Network<T: KernelScalar> {
         batch.inputs.withUnsafeBufferPointer { inputFrames.update(from: $0.baseAddress!, count: tSteps * v * n) }
 
         for (l, layer) in layers.enumerated() {
-            let below: (any RecurrentLayer<T>)? = l > 0 ? layers[l - 1] : nil
+            let below: AnyLayer<T>? = l > 0 ? layers[l - 1] : nil
             for t in 0 ..< tSteps {
                 let x: UnsafePointer<T> = below.map { UnsafePointer($0.output(step: t)) } ?? UnsafePointer(inputFrames + t * v * n)
                 layer.forward(step: t, input: x, samples: b)
@@ -152,13 +152,12 @@ public final class Network<T: KernelScalar> {
 
         for l in stride(from: layers.count - 1, through: 0, by: -1) {
             let layer = layers[l]
-            let below: (any RecurrentLayer<T>)? = l > 0 ? layers[l - 1] : nil
+            let below: AnyLayer<T>? = l > 0 ? layers[l - 1] : nil
             layer.beginBackward(samples: b)
             for t in stride(from: tSteps - 1, through: 0, by: -1) {
                 let dH: UnsafeMutablePointer<T>
                 if l == layers.count - 1 {
                     dH = dTop
-                    dH.initialize(repeating: 0, count: ch * n)
                     decoder.inputGradient(step: t, targets: targets, scale: scale, into: dH, samples: b)
                     head.inputGradient(step: t, into: dH, samples: b)
                 } else {

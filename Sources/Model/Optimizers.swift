@@ -46,24 +46,22 @@ public final class AdamW {
         updates += 1
         let t = Double(updates)
         let c1 = 1 - Double.pow(beta1, t), c2 = 1 - Double.pow(beta2, t)
-        // mhat / (sqrt(vhat) + eps) = (m / c1) / (sqrt(v / c2) + eps)
-        let b1 = Float(beta1), b2 = Float(beta2), a1 = Float(1 - beta1), a2 = Float(1 - beta2)
-        let inv1 = Float(1 / c1), inv2 = Float(1 / c2), e = Float(eps), lrf = Float(lr)
+        // mhat / (sqrt(vhat) + eps) = (m / c1) / (sqrt(v / c2) + eps); arithmetic in Double,
+        // moments stored as Float32 (the spec's checkpoint format), parameters in T.
+        let inv1 = 1 / c1, inv2 = 1 / c2
         let p = params.baseAddress!, g = grads.baseAddress!, mp = m.baseAddress!, vp = v.baseAddress!
-        func update(_ r: Range<Int>, decay: Float) {
+        func update(_ r: Range<Int>, decay: Double) {
             for i in r {
-                let gi = Float(g[i])
-                let mi = b1 * mp[i] + a1 * gi
-                let vi = b2 * vp[i] + a2 * gi * gi
-                mp[i] = mi
-                vp[i] = vi
-                let pi = Float(p[i])
-                let u = (mi * inv1) / ((vi * inv2).squareRoot() + e) + decay * pi
-                p[i] = T(pi - lrf * u)
+                let gi = Double(g[i])
+                let mi = Double(Float(beta1 * Double(mp[i]) + (1 - beta1) * gi))
+                let vi = Double(Float(beta2 * Double(vp[i]) + (1 - beta2) * gi * gi))
+                mp[i] = Float(mi)
+                vp[i] = Float(vi)
+                let pi = Double(p[i])
+                p[i] = T(pi - lr * ((mi * inv1) / ((vi * inv2).squareRoot() + eps) + decay * pi))
             }
         }
-        let wd = Float(weightDecay)
-        for r in decayRanges { update(r, decay: wd) }
+        for r in decayRanges { update(r, decay: weightDecay) }
         for r in plainRanges { update(r, decay: 0) }
     }
 }

@@ -5,16 +5,14 @@ import RealModule
 // function of a seed (CounterRNG), drawn in Double and rounded.
 
 extension ParameterLayout {
-    /// Gives the parameters the spec starts at 0 (attn.gamma, head.film.*,
-    /// peepholes, biases) random values in (-amplitude, amplitude), so that
+    /// Adds random offsets in (-amplitude, amplitude) to the parameters the spec
+    /// starts at constants (attn.gamma, head.film.*, peepholes, biases), so that
     /// gradient checks and cross-checks exercise every path.
     public func randomizeZeroInitialized<T: KernelScalar>(_ params: UnsafeMutableBufferPointer<T>, seed: UInt64, amplitude: Double = 0.5) {
         for e in entries {
-            guard case .glorot = e.initRule else {
-                var rng = CounterRNG(seed: seed, streamName: "nonzero:" + e.name)
-                for i in e.range { params[i] = T(Double(params[i]) + rng.uniform(-amplitude, amplitude)) }
-                continue
-            }
+            if case .glorot = e.initRule { continue }
+            var rng = CounterRNG(seed: seed, streamName: "nonzero:" + e.name)
+            for i in e.range { params[i] = T(Double(params[i]) + rng.uniform(-amplitude, amplitude)) }
         }
     }
 }

@@ -1,6 +1,15 @@
 import ArgumentParser
+import Kernels
 
 @main
+enum Entry {
+    static func main() {
+        // Before anything else: may re-execute with faster BLAS kernels (Kernels/BLASCore.swift).
+        BLASCore.ensureOptimizedKernels()
+        FAConvLSTMCommand.main()
+    }
+}
+
 struct FAConvLSTMCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "faconvlstm",

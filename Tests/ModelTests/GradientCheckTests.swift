@@ -29,8 +29,10 @@ final class GradientCheckTests: XCTestCase {
         return c
     }
 
-    func check(_ cell: ModelConfig.Cell, _ objective: ModelConfig.Objective, file: StaticString = #filePath, line: UInt = #line) -> Result {
-        let c = Self.smallConfig(cell, objective)
+    func check(_ cell: ModelConfig.Cell, _ objective: ModelConfig.Objective, adjust: (inout ModelConfig) -> Void = { _ in },
+               file: StaticString = #filePath, line: UInt = #line) -> Result {
+        var c = Self.smallConfig(cell, objective)
+        adjust(&c)
         let (samples, steps, height, width) = (2, 4, 5, 4)
         let net = Network<Double>(config: c, maxSamples: 3, steps: steps, height: height, width: width)
         net.initialize(seed: 11)
@@ -54,6 +56,7 @@ final class GradientCheckTests: XCTestCase {
         var readyCount = 0
         net.backward(scale: scale, ready: { _ in readyCount += 1 }, progress: {})
         XCTAssertEqual(readyCount, c.layers + 1)
+        XCTAssertEqual(net.inputGradients.count, batch.inputs.count)
         let analytic = Array(net.grads)
         let analyticInputs = Array(net.inputGradients)
 
@@ -140,6 +143,12 @@ final class GradientCheckTests: XCTestCase {
         let r = check(.faconvlstm, .forecast)
         print("gradcheck faconvlstm forecast: worst norm rel \(r.worstNorm) (\(r.worstName)), worst max-elem rel \(r.worstElement)")
     }
+    /// One layer (input gradients come straight from the top layer), no attention (s = 0).
+    func testFAConvLSTMOneLayerWithoutAttention() {
+        let r = check(.faconvlstm, .forecast) { c in c.layers = 1; c.attnStride = 0 }
+        print("gradcheck faconvlstm 1 layer s=0 forecast: worst norm rel \(r.worstNorm) (\(r.worstName)), worst max-elem rel \(r.worstElement)")
+    }
+
     func testConvLSTMReconstruct() {
         let r = check(.convlstm, .reconstruct)
         print("gradcheck convlstm reconstruct: worst norm rel \(r.worstNorm) (\(r.worstName)), worst max-elem rel \(r.worstElement)")

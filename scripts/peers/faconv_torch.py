@@ -277,9 +277,9 @@ class FAConvLSTM(torch.nn.Module):
             *path, leaf = name.split(".")
             mod = self
             for part in path:
-                if not hasattr(mod, part):
+                if part not in mod._modules:
                     mod.add_module(part, torch.nn.Module())
-                mod = getattr(mod, part)
+                mod = mod._modules[part]
             mod.register_parameter(leaf, torch.nn.Parameter(torch.zeros(shape, dtype=dtype)))
         assert [n for n, _ in self.named_parameters()] == [s[0] for s in self.specs]
 

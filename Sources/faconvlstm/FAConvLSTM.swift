@@ -1,4 +1,5 @@
 import ArgumentParser
+import Training
 
 @main
 struct FAConvLSTMCommand: ParsableCommand {
@@ -9,7 +10,7 @@ struct FAConvLSTMCommand: ParsableCommand {
             Launch training with `mpirun -np N faconvlstm train --config run.toml`;
             without mpirun it runs as one rank.
             """,
-        version: "0.1.0",
+        version: faconvlstmVersion,
         subcommands: [
             // Each subcommand lives in its own file of this folder.
             MPISelfTest.self,
@@ -17,6 +18,8 @@ struct FAConvLSTMCommand: ParsableCommand {
             InspectData.self,
             DataStats.self,
             BenchData.self,
+            InspectCheckpoint.self,
+            CheckpointLoop.self,
         ]
     )
 }

@@ -83,7 +83,7 @@ public final class Communicator: @unchecked Sendable {
         var buf = [CChar](repeating: 0, count: Int(cmpi_max_error_string()) + 1)
         var len: Int32 = 0
         MPI_Error_string(code, &buf, &len)
-        return String(cString: buf)
+        return String(decoding: buf.prefix(Int(len)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     public var processorName: String {
@@ -91,7 +91,7 @@ public final class Communicator: @unchecked Sendable {
         var buf = [CChar](repeating: 0, count: Int(cmpi_max_processor_name()) + 1)
         var len: Int32 = 0
         MPI_Get_processor_name(&buf, &len)
-        return String(cString: buf)
+        return String(decoding: buf.prefix(Int(len)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     public func barrier() {

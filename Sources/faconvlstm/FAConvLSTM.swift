@@ -1,7 +1,16 @@
 import ArgumentParser
+import Kernels
 import Training
 
 @main
+enum Entry {
+    static func main() {
+        // Before anything else: may re-execute with faster BLAS kernels (Kernels/BLASCore.swift).
+        BLASCore.ensureOptimizedKernels()
+        FAConvLSTMCommand.main()
+    }
+}
+
 struct FAConvLSTMCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "faconvlstm",
@@ -18,6 +27,11 @@ struct FAConvLSTMCommand: ParsableCommand {
             InspectData.self,
             DataStats.self,
             BenchData.self,
+            DistSelfTest.self,
+            Train.self,
+            Describe.self,
+            Bench.self,
+            DebugState.self,
             InspectCheckpoint.self,
             CheckpointLoop.self,
         ]

@@ -1,0 +1,125 @@
+// Full k x k convolution with zero "same" padding (the ConvLSTM2D baseline),
+// cross-correlation as in MODEL.md:
+//   out[o,b,y,x] = sum_{i,a,e} w[o,i,a,e] in[i,b, y+a-h, x+e-h],  h = (k-1)/2
+// done as im2col + one GEMM over the whole frame.
+//
+// Shapes: in [Cin, B, H, W] (N = B*H*W columns), w [Cout, Cin, k, k] = [Cout, Cin*k*k],
+// col [Cin*k*k, N] (row (i,a,e) holds in[i] shifted by (a-h, e-h)), out [Cout, N].
+
+/// col[(i*k + a)*k + e, b, y, x] = in[i, b, y+a-h, x+e-h] (0 outside).
+public func im2col<T: KernelScalar>(
+    _ col: UnsafeMutablePointer<T>, _ inp: UnsafePointer<T>,
+    channels: Int, samples: Int, height: Int, width: Int, kernel k: Int
+) {
+    let h = (k - 1) / 2, p = height * width, n = samples * p
+    for i in 0 ..< channels {
+        for a in 0 ..< k {
+            let dy = a - h
+            for e in 0 ..< k {
+                let dx = e - h
+                let row = col + ((i * k + a) * k + e) * n
+                let x0 = max(0, -dx), x1 = min(width, width - dx)
+                for b in 0 ..< samples {
+                    let src = inp + (i * samples + b) * p, dst = row + b * p
+                    for y in 0 ..< height {
+                        let o = dst + y * width
+                        let yy = y + dy
+                        if yy < 0 || yy >= height || x0 >= x1 {
+                            for x in 0 ..< width { o[x] = 0 }
+                            continue
+                        }
+                        let s = src + yy * width + dx
+                        for x in 0 ..< x0 { o[x] = 0 }
+                        for x in x0 ..< x1 { o[x] = s[x] }
+                        for x in x1 ..< width { o[x] = 0 }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The adjoint of im2col: dIn[i, b, y+a-h, x+e-h] += dcol[(i,a,e), b, y, x].
+public func col2imAdd<T: KernelScalar>(
+    _ dIn: UnsafeMutablePointer<T>, _ dcol: UnsafePointer<T>,
+    channels: Int, samples: Int, height: Int, width: Int, kernel k: Int
+) {
+    let h = (k - 1) / 2, p = height * width, n = samples * p
+    for i in 0 ..< channels {
+        for a in 0 ..< k {
+            let dy = a - h
+            let y0 = max(0, -dy), y1 = min(height, height - dy)
+            for e in 0 ..< k {
+                let dx = e - h
+                let row = dcol + ((i * k + a) * k + e) * n
+                let x0 = max(0, -dx), x1 = min(width, width - dx)
+                if x0 >= x1 { continue }
+                for b in 0 ..< samples {
+                    let dst = dIn + (i * samples + b) * p, src = row + b * p
+                    for y in y0 ..< max(y0, y1) {
+                        let g = src + y * width, d = dst + (y + dy) * width + dx
+                        for x in x0 ..< x1 { d[x] += g[x] }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// out[Cout, N] (+)= w * im2col(in). `col` is scratch [Cin*k*k, N].
+public func conv2dForward<T: KernelScalar>(
+    _ out: UnsafeMutablePointer<T>, _ inp: UnsafePointer<T>, _ w: UnsafePointer<T>,
+    col: UnsafeMutablePointer<T>,
+    cout: Int, cin: Int, samples: Int, height: Int, width: Int, kernel k: Int, accumulate: Bool = false
+) {
+    let n = samples * height * width, kk = cin * k * k
+    im2col(col, inp, channels: cin, samples: samples, height: height, width: width, kernel: k)
+    T.gemm(transA: false, transB: false, m: cout, n: n, k: kk, alpha: 1, a: w, lda: kk,
+           b: col, ldb: n, beta: accumulate ? 1 : 0, c: out, ldc: n)
+}
+
+/// dW += alpha dOut col^T;  dIn += col2im(w^T dOut). `col` is scratch [Cin*k*k, N]
+/// (refilled from `inp`), `dcol` scratch of the same size; `dIn` nil skips it.
+public func conv2dBackward<T: KernelScalar>(
+    dIn: UnsafeMutablePointer<T>?, dW: UnsafeMutablePointer<T>,
+    dOut: UnsafePointer<T>, inp: UnsafePointer<T>, w: UnsafePointer<T>,
+    col: UnsafeMutablePointer<T>, dcol: UnsafeMutablePointer<T>,
+    cout: Int, cin: Int, samples: Int, height: Int, width: Int, kernel k: Int, alpha: T = 1
+) {
+    let n = samples * height * width, kk = cin * k * k
+    im2col(col, inp, channels: cin, samples: samples, height: height, width: width, kernel: k)
+    T.gemm(transA: false, transB: true, m: cout, n: kk, k: n, alpha: alpha, a: dOut, lda: n,
+           b: col, ldb: n, beta: 1, c: dW, ldc: kk)
+    if let dIn {
+        T.gemm(transA: true, transB: false, m: kk, n: n, k: cout, alpha: alpha, a: w, lda: kk,
+               b: dOut, ldb: n, beta: 0, c: dcol, ldc: n)
+        col2imAdd(dIn, dcol, channels: cin, samples: samples, height: height, width: width, kernel: k)
+    }
+}
+
+/// Naive reference from the formula (tests only). Writes out (=).
+public func conv2dForwardNaive<T: KernelScalar>(
+    _ out: UnsafeMutablePointer<T>, _ inp: UnsafePointer<T>, _ w: UnsafePointer<T>,
+    cout: Int, cin: Int, samples: Int, height: Int, width: Int, kernel k: Int
+) {
+    let h = (k - 1) / 2
+    for o in 0 ..< cout {
+        for b in 0 ..< samples {
+            for y in 0 ..< height {
+                for x in 0 ..< width {
+                    var s: T = 0
+                    for i in 0 ..< cin {
+                        for a in 0 ..< k {
+                            for e in 0 ..< k {
+                                let yy = y + a - h, xx = x + e - h
+                                if yy < 0 || yy >= height || xx < 0 || xx >= width { continue }
+                                s += w[((o * cin + i) * k + a) * k + e] * inp[((i * samples + b) * height + yy) * width + xx]
+                            }
+                        }
+                    }
+                    out[((o * samples + b) * height + y) * width + x] = s
+                }
+            }
+        }
+    }
+}

@@ -4,7 +4,6 @@ import Foundation
 import Model
 import Training
 
-extension ModelConfig.Cell: ExpressibleByArgument {}
 
 /// `faconvlstm checkpoint-loop` (hidden): saves synthetic training states
 /// through `CheckpointStore`, for the kill and crash tests of the commit

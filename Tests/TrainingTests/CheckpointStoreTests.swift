@@ -179,7 +179,8 @@ final class CheckpointStoreTests: XCTestCase {
         var bad = Fixtures.state(step: 2)
         bad.parameters[3] = .infinity
         guard case .failed(let why) = s.save(bad) else { return XCTFail("saved a state with an infinity") }
-        XCTAssertTrue(why.contains("checkpoint of step 2 not saved in \(s.directory): invalid state: parameter "), why)
+        XCTAssertTrue(why.hasPrefix("checkpoint of step 2 not saved in \(s.directory): "), why)
+        XCTAssertTrue(why.contains("invalid state: parameter layers.0.bottleneck.wx[3] = inf is not finite"), why)
         XCTAssertTrue(why.hasSuffix("previous checkpoints untouched"), why)
         XCTAssertEqual(files(s), ["ckpt-00000001.nc", "latest"])
         XCTAssertEqual(s.latest(), "ckpt-00000001.nc")

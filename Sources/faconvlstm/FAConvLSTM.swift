@@ -1,5 +1,6 @@
 import ArgumentParser
 import Kernels
+import Training
 
 @main
 enum Entry {
@@ -18,7 +19,7 @@ struct FAConvLSTMCommand: ParsableCommand {
             Launch training with `mpirun -np N faconvlstm train --config run.toml`;
             without mpirun it runs as one rank.
             """,
-        version: "0.1.0",
+        version: faconvlstmVersion,
         subcommands: [
             // Each subcommand lives in its own file of this folder.
             MPISelfTest.self,
@@ -31,6 +32,8 @@ struct FAConvLSTMCommand: ParsableCommand {
             Describe.self,
             Bench.self,
             DebugState.self,
+            InspectCheckpoint.self,
+            CheckpointLoop.self,
         ]
     )
 }

@@ -491,6 +491,12 @@ public final class Trainer {
             case .auto:
                 let scan = store.resumeCandidate(expecting: config.model)
                 for w in scan.warnings { log.warning("\(w)") }
+                // Valid checkpoints of a different model are someone's work: never start
+                // fresh over them (new files would replace theirs step by step).
+                if scan.found == nil, let other = scan.skipped.first(where: { $0.kind == .incompatible }) {
+                    throw RunError("run directory \(config.runDirectory) holds checkpoints of a different model (\(other)); use a new run_dir, or --resume never to start over beside them",
+                                   exitCode: .badInput)
+                }
                 guard let f = scan.found else {
                     if !scan.skipped.isEmpty { log.warning("no valid checkpoint in \(store.directory); starting fresh") }
                     return nil

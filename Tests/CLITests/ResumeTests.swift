@@ -116,4 +116,23 @@ final class ResumeTests: XCTestCase {
         XCTAssertEqual(x.moments, y.moments)
         XCTAssertEqual(sampleLog(killed), sampleLog(straight), "samples skipped or repeated")
     }
+
+    /// A run directory holding checkpoints of another model is refused
+    /// (exit 2, nothing overwritten) unless --resume never is given.
+    func testCheckpointsOfAnotherModelAreNotOverwritten() throws {
+        let dir = makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let runDir = dir + "/run"
+        let cfg = writeConfig(dir, "a", runDir: runDir, steps: 4)
+        XCTAssertEqual(run(1, ["train", "--config", cfg]).status, 0)
+        let before = try XCTUnwrap(CheckpointStore(runDirectory: runDir).committed().last)
+        let bytes = FileManager.default.contents(atPath: before.path)
+        let r = run(1, ["train", "--config", cfg, "--set", "model.hidden=12"])
+        XCTAssertEqual(r.status, 2, r.output)
+        XCTAssertTrue(r.stderr.contains("holds checkpoints of a different model"), r.output)
+        XCTAssertEqual(FileManager.default.contents(atPath: before.path), bytes, "the old checkpoint changed")
+        let fresh = run(1, ["train", "--config", cfg, "--set", "model.hidden=12", "--resume", "never", "--set", "train.steps=2"])
+        XCTAssertEqual(fresh.status, 0, fresh.output)
+        XCTAssertEqual(FileManager.default.contents(atPath: before.path), bytes, "the old checkpoint changed")
+    }
 }

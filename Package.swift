@@ -69,6 +69,6 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "Training"]),
         // embed, predict, evaluate, cluster, attention: metrics against references, the commands end to end.
-        .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "Training", "ClimateData", "NetCDF", "TestSupport"]),
+        .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "Training", "ClimateData", "Model", "Kernels", "NetCDF", "TestSupport"]),
     ]
 )

@@ -61,7 +61,9 @@ public struct FieldScores: Sendable {
                         let t = truth[i]
                         if t.isNaN { continue }
                         let p = Double(fields[src + i])
-                        precondition(!p.isNaN, "prediction missing where the data is valid (frame \(f), channel \(c), point \(i))")
+                        guard p.isFinite else {
+                            throw RunError("the model's prediction of \(s.data.channelNames[c]) at \(s.label(f)), grid point (\(i / W), \(i % W)) is \(p): the checkpoint gives no usable predictions")
+                        }
                         let m = climatology.mean[c * plane + i]
                         let dc = (m.isNaN ? mean : m * sd + mean) - t
                         let dp: Double? = hasPrevious && !previous[i].isNaN ? previous[i] - t : nil

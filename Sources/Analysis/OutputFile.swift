@@ -85,18 +85,24 @@ public struct OutputTarget: Sendable {
 }
 
 /// The time coordinate of output frames: the dataset's own values, units and
-/// calendar; or, for data without usable time units, the 0-based frame index.
+/// calendar; the stored values of a time coordinate without units; or, for
+/// data without a time coordinate, the 0-based frame index.
 public struct TimeCoordinate: Sendable {
     public let values: [Double]
     public let isIndex: Bool
     public let attributes: [(String, NetCDFAttribute)]
 
     public init(_ data: ClimateDataset, frames: Range<Int>) {
-        if let all = data.timeValues, let units = data.time.units, let cal = data.time.calendar {
+        if let all = data.timeValues, data.time.times != nil, let units = data.time.units, let cal = data.time.calendar {
             values = Array(all[frames])
             isIndex = false
             attributes = [("standard_name", .text("time")), ("long_name", .text("time")), ("units", .text(units)),
                           ("calendar", .text(cal.rawValue)), ("axis", .text("T"))]
+        } else if let all = data.timeValues {
+            values = Array(all[frames])
+            isIndex = false
+            attributes = [("long_name", .text("time coordinate as stored in the data (without units: set data.time_units to decode it)")),
+                          ("axis", .text("T"))]
         } else {
             values = frames.map(Double.init)
             isIndex = true

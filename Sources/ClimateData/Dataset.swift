@@ -27,7 +27,7 @@ struct FileSegment: Sendable {
     let isFourD: Bool
     var calendar: CFCalendar? = nil
     var unitsText: String? = nil
-    /// The time coordinate's stored values (before decoding), when it has units.
+    /// The time coordinate's stored values (before decoding), when there is one.
     var rawTimes: [Double]? = nil
 }
 
@@ -52,16 +52,20 @@ public final class ClimateDataset: @unchecked Sendable {
     /// Name of the time dimension (the first dimension of the first variable).
     public var timeDimension: String { segments[0][0].variable.dimensionNames[0] }
 
-    /// Each frame's time coordinate value in `time.units` (as stored in the
-    /// files, so tools that decode the files see the same instants), nil
-    /// without usable time units. A file whose units text differs has its
-    /// values converted.
+    /// Each frame's time coordinate value as stored in the files: in
+    /// `time.units` when the data has time units (a file whose units text
+    /// differs has its values converted), the raw values of a coordinate
+    /// without units otherwise, nil without a time coordinate variable.
+    /// Tools that decode the files see the same instants.
     public var timeValues: [Double]? {
-        guard let t = time.times, let unitsText = time.units, let cal = time.calendar,
-              let units = try? CFTimeUnits(unitsText, calendar: cal) else { return nil }
+        guard let t = time.times else {
+            guard segments[0].allSatisfy({ $0.rawTimes != nil }) else { return nil }
+            return segments[0].flatMap { $0.rawTimes! }
+        }
+        guard let unitsText = time.units, let cal = time.calendar, let units = try? CFTimeUnits(unitsText, calendar: cal) else { return nil }
         var out: [Double] = []
         for s in segments[0] {
-            if let raw = s.rawTimes, s.unitsText == unitsText, config.timeUnits == nil || config.timeUnits == unitsText {
+            if let raw = s.rawTimes, s.unitsText == unitsText {
                 out += raw
             } else {
                 out += t[s.firstFrame ..< s.firstFrame + s.count].map { ($0 - units.reference) / units.unitDays }
@@ -274,6 +278,8 @@ public final class ClimateDataset: @unchecked Sendable {
                 calendar = cal
                 unitsText = units
                 rawTimes = raw
+            } else {
+                rawTimes = try wrap(path, dims[0]) { try tv.readAll(Double.self) }
             }
         } else if config.timeUnits != nil {
             throw DataError("\(path): variable '\(name)': data.time_units is set but there is no time coordinate variable '\(dims[0])'")

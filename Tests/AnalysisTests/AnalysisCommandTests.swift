@@ -118,6 +118,66 @@ final class AnalysisCommandTests: XCTestCase {
         XCTAssertEqual(try NC.attributes(dir + "/pred.nc")["config_source"], .text("checkpoint"))
     }
 
+    /// Time coordinates: a coordinate without units keeps its stored values (so
+    /// the files still align with the input); data without a time coordinate
+    /// variable gets the 0-based frame index.
+    func testTimeCoordinateWithoutUnitsOrWithoutVariable() throws {
+        let (runDir, config) = try fixture.storm("forecast")
+        let dir = newDirectory()
+        let text = try String(contentsOfFile: config, encoding: .utf8)
+        let noUnits = fixture.write("storm-no-units.toml", text.split(separator: "\n").filter { !$0.hasPrefix("time_units") }.joined(separator: "\n"))
+        let p = run(1, ["predict", "--checkpoint", runDir, "--config", noUnits, "--time-range", "0", "9", "--output", dir + "/pred.nc"])
+        XCTAssertEqual(p.status, 0, p.output)
+        XCTAssertEqual(try NC.read(dir + "/pred.nc", "timestep", as: Double.self), (1 ..< 10).map { Double($0 * 6) })
+        XCTAssertNil(try NC.attributes(dir + "/pred.nc", "timestep")["units"])
+
+        // A variable on (time, y, x) and nothing else: no time, latitude or longitude coordinates.
+        let path = dir + "/bare.nc"
+        let file = try NetCDFFile.create(path, format: .netcdf4)
+        try file.root.defineDimension("time", length: 20)
+        try file.root.defineDimension("y", length: 8)
+        try file.root.defineDimension("x", length: 8)
+        let v = try file.root.defineVariable("field", type: .float, dimensions: ["time", "y", "x"])
+        var values = [Float](repeating: 0, count: 20 * 64)
+        for i in values.indices {
+            let position = Double(i % 64) / 5, time = Double(i / 64) / 3
+            values[i] = Float(sin(position + time))
+        }
+        try v.writeAll(values)
+        try file.close()
+        let bare = fixture.write("bare.toml", """
+            seed = 1
+            run_dir = "\(dir)/run"
+            [model]
+            hidden = 4
+            layers = 1
+            embed_dim = 2
+            [data]
+            files = ["\(path)"]
+            variables = ["field"]
+            window = 3
+            [train]
+            steps = 5
+            global_batch = 2
+            micro_batch = 2
+            [checkpoint]
+            every_steps = 0
+            every_minutes = 0
+            """)
+        XCTAssertEqual(run(1, ["train", "--config", bare]).status, 0)
+        let e = run(1, ["embed", "--checkpoint", dir + "/run", "--config", bare, "--output", dir + "/emb.nc"])
+        XCTAssertEqual(e.status, 0, e.output)
+        XCTAssertTrue(e.stdout.contains("20 time steps (frame 0 to frame 19) x 1 tile(s) x 2 components"), e.stdout)
+        XCTAssertEqual(try NC.read(dir + "/emb.nc", "time", as: Int32.self), Array(0 ..< 20))
+        XCTAssertNil(try NC.attributes(dir + "/emb.nc", "time")["units"])
+        XCTAssertEqual(try NC.dimensions(dir + "/emb.nc", "z"), ["time", "embedding"])
+        let q = run(2, ["predict", "--checkpoint", dir + "/run", "--config", bare, "--output", dir + "/bare-pred.nc"])
+        XCTAssertEqual(q.status, 0, q.output)
+        XCTAssertEqual(try NC.dimensions(dir + "/bare-pred.nc", "field"), ["time", "y", "x"])
+        XCTAssertFalse(try NC.variableNames(dir + "/bare-pred.nc").contains("y"))
+        XCTAssertEqual(try NC.read(dir + "/bare-pred.nc", "time", as: Int32.self), Array(0 ..< 20))
+    }
+
     /// The axial attention weights of one point: two softmaxes that each sum to 1.
     func testAttentionWeights() throws {
         let (runDir, config) = try fixture.storm("forecast")

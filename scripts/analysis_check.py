@@ -63,7 +63,7 @@ check("embed: tile coordinates", emb.tile_lat.attrs["units"] == "degrees_north" 
       and np.all(np.diff(emb.tile_lat.values) > 0) and 20 <= emb.tile_lat.values.min() and emb.tile_lat.values.max() <= 60,
       f"lat {emb.tile_lat.values} lon {emb.tile_lon.values}")
 check("embed: values finite", bool(np.isfinite(emb.z.values).all()))
-check("embed: attributes", raw.checkpoint.endswith(".nc") and raw.checkpoint_step == "120" and "[data]" in raw.config and raw.objective == "forecast",
+check("embed: attributes", raw.checkpoint.endswith(".nc") and raw.checkpoint_step == 120 and "[data]" in raw.config and raw.objective == "forecast",
       f"{raw.checkpoint} step {raw.checkpoint_step}")
 raw.close()
 

@@ -123,7 +123,7 @@ public struct FieldScores: Sendable {
             }
             return out + "\""
         }
-        var parts = header.map { "  \(str($0.0)): \(str($0.1))" }
+        var parts = header.map { "  \(str($0.0)): \(Int($0.1) != nil ? $0.1 : str($0.1))" }  // counts as numbers
         var vars: [String] = []
         for v in 0 ..< channels {
             let fields = [

@@ -145,7 +145,10 @@ enum OutputAttributes {
         try group.setAttribute("source", .text("faconvlstm \(faconvlstmVersion)"))
         try group.setAttribute("history", .text("\(TrainingState.utcNow()) \(command)"))
         try group.setAttribute("created", .text(TrainingState.utcNow()))
-        for (k, v) in (session?.provenance ?? []) + extra { try group.setAttribute(k, .text(v)) }
+        for (k, v) in (session?.provenance ?? []) + extra {
+            // Counts (checkpoint_step, window, k, ...) as numbers, everything else as text.
+            try group.setAttribute(k, Int64(v).map { .int64s([$0]) } ?? .text(v))
+        }
     }
 
     /// The command line, for `history`.

@@ -100,6 +100,74 @@ final class AnalysisCommandTests: XCTestCase {
             XCTAssertEqual(shown, rmse, accuracy: 1e-8 * rmse)
         }
         XCTAssertEqual(try NC.dimensions(maps, "rmse_u"), ["lat", "lon"])
+        // 2 ranks write the same fields, bit for bit.
+        let p2 = run(2, ["predict", "--checkpoint", runDir, "--config", config, "--output", dir + "/pred2.nc"])
+        XCTAssertEqual(p2.status, 0, p2.output)
+        for name in ["u", "v", "t", "p", "timestep"] {
+            XCTAssertEqual(try NC.read(pred, name, as: Double.self).map(\.bitPattern), try NC.read(dir + "/pred2.nc", name, as: Double.self).map(\.bitPattern), name)
+        }
+    }
+
+    /// Level-selected channels (ta@500, ta@1000) are levels of one variable `ta(time, plev, lat, lon)`, as in the input.
+    func testLevelChannelsShareTheirVariable() throws {
+        let dir = newDirectory(), path = dir + "/levels.nc"
+        let file = try NetCDFFile.create(path, format: .netcdf4)
+        let root = file.root
+        try root.defineDimension("time", length: 16)
+        try root.defineDimension("plev", length: 3)
+        try root.defineDimension("lat", length: 6)
+        try root.defineDimension("lon", length: 8)
+        let time = try root.defineVariable("time", type: .double, dimensions: ["time"])
+        try time.setAttribute("units", .text("days since 2001-01-01"))
+        try time.setAttribute("calendar", .text("360_day"))
+        let plev = try root.defineVariable("plev", type: .float, dimensions: ["plev"])
+        try plev.setAttribute("units", .text("hPa"))
+        let lat = try root.defineVariable("lat", type: .float, dimensions: ["lat"])
+        try lat.setAttribute("units", .text("degrees_north"))
+        let lon = try root.defineVariable("lon", type: .float, dimensions: ["lon"])
+        try lon.setAttribute("units", .text("degrees_east"))
+        let ta = try root.defineVariable("ta", type: .float, dimensions: ["time", "plev", "lat", "lon"])
+        try ta.setAttribute("units", .text("K"))
+        try time.writeAll((0 ..< 16).map { Double($0) / 4 })
+        try plev.writeAll([Float(1000), 850, 500])
+        try lat.writeAll((0 ..< 6).map { Float(30 + 5 * $0) })
+        try lon.writeAll((0 ..< 8).map { Float(10 * $0) })
+        var values = [Float](repeating: 0, count: 16 * 3 * 48)
+        for i in values.indices { values[i] = 250 + 10 * Float(sin(Double(i) * 0.37)) }
+        try ta.writeAll(values)
+        try file.close()
+        let config = fixture.write("levels.toml", """
+            seed = 1
+            run_dir = "\(dir)/run"
+            [model]
+            hidden = 4
+            layers = 1
+            embed_dim = 2
+            objective = "forecast"
+            [data]
+            files = ["\(path)"]
+            variables = ["ta"]
+            levels = { ta = [500, 1000] }
+            window = 3
+            [train]
+            steps = 4
+            global_batch = 2
+            micro_batch = 2
+            [checkpoint]
+            every_steps = 0
+            every_minutes = 0
+            """)
+        XCTAssertEqual(run(1, ["train", "--config", config]).status, 0)
+        let p = run(1, ["predict", "--checkpoint", dir + "/run", "--config", config, "--output", dir + "/pred.nc"])
+        XCTAssertEqual(p.status, 0, p.output)
+        XCTAssertEqual(try NC.dimensions(dir + "/pred.nc", "ta"), ["time", "plev", "lat", "lon"])
+        XCTAssertEqual(try NC.read(dir + "/pred.nc", "plev", as: Double.self), [500, 1000])
+        XCTAssertEqual(try NC.attributes(dir + "/pred.nc", "ta")["units"], .text("K"))
+        XCTAssertEqual(try NC.attributes(dir + "/pred.nc", "time")["calendar"], .text("360_day"))
+        XCTAssertEqual(try NC.read(dir + "/pred.nc", "ta", as: Float.self).count, 15 * 2 * 48)
+        let e = run(1, ["evaluate", "--checkpoint", dir + "/run", "--config", config])
+        XCTAssertEqual(e.status, 0, e.output)
+        XCTAssertTrue(e.stdout.contains("ta@500 ") && e.stdout.contains("ta@1000 "), e.stdout)
     }
 
     /// A reconstruct model from a checkpoint file and its embedded config: every frame, the middle window step.

@@ -96,11 +96,11 @@ r = json.load(open(sys.argv[1]))
 objective = r.get("objective", "reconstruct")
 baseline = "persistence" if objective == "forecast" else "climatology"
 beat, lines = 0, []
-for v in r["variables"]:
+for name, v in r["variables"].items():
     m, b = v["rmse"], v[baseline + "_rmse"]
     ok = m < b
     beat += ok
-    lines.append(f"  {v['name']:>6}: RMSE {m:.4g} {v.get('units', '')} vs {baseline} {b:.4g} ({100 * (1 - m / b):+.0f}%) {'beats it' if ok else 'does NOT beat it'}")
+    lines.append(f"  {name:>6}: RMSE {m:.4g} vs {baseline} {b:.4g} ({100 * (m / b - 1):+.0f}%)  {'beats it' if ok else 'does NOT beat it'}")
 n = len(r["variables"])
 print(f"{objective}: {beat} of {n} variables beat the {baseline} baseline")
 print("\n".join(lines))

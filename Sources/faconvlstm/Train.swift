@@ -23,7 +23,7 @@ struct Train: ParsableCommand {
             reading metadata only and without MPI, and prints the model
             (parameters, FLOPs per sample), samples and steps per epoch, the
             share of each of N ranks, the memory per rank by what holds it
-            (docs/memory.md) and the checkpoint file size.
+            (docs/cluster.md) and the checkpoint file size.
 
             The run directory (run_dir) receives config.resolved.toml,
             metrics.jsonl and checkpoints/. With --resume auto (the default) a

@@ -61,7 +61,7 @@ struct TrainDryRun {
         let parameters = ParameterLayout(config: m).totalCount
         let flops = FLOPCount(config: m, steps: T, height: H, width: W)
         line("model: \(m.cell.rawValue), \(m.layers) layers, hidden \(m.hidden), \(m.objective.rawValue), \(m.channels) channels: \(group(parameters)) parameters")
-        line(String(format: "  FLOPs per sample (window %d, tile %d x %d): forward %.4g G, training step %.4g G", T, H, W, flops.forward / 1e9, flops.training / 1e9))
+        line("  FLOPs per sample (window \(T), tile \(H) x \(W)): forward \(flopText(flops.forward)), training step \(flopText(flops.training))")
         let valid = plan.validation?.count ?? 0
         line("samples per epoch: training \(group(plan.training.count)) (\(plan.training.windowStarts.count) windows x \(tiling.count) tiles), validation \(group(valid))\(valid > 0 && c.train.validateEvery == 0 ? " (train.validate_every = 0: not used)" : "")")
         let s = plan.schedule
@@ -76,7 +76,7 @@ struct TrainDryRun {
         if p.everyMinutes > 0 { when.append(String(format: "every %g minutes", p.everyMinutes)) }
         let how = probe.problem.map { "estimated; a probe checkpoint could not be written to the temporary directory: \($0)" }
             ?? "measured: this model's checkpoint written to a temporary file"
-        line("checkpoint file: \(mebibytes(probe.fileBytes)) (\(group(probe.fileBytes)) bytes, \(how)); saved \(when.isEmpty ? "at the end" : when.joined(separator: " and ") + " and at the end"), \(p.keepLast) kept\(p.keepEvery > 0 ? " + every \(p.keepEvery) steps" : "")")
+        line("checkpoint file: \(mebibytes(probe.fileBytes)) (\(group(probe.fileBytes)) bytes, \(how)); saved \(when.isEmpty ? "at the end" : when.joined(separator: " and ") + " and at the end"), \(p.keepLast) kept\(p.keepEvery > 0 ? " + every \(p.keepEvery) steps" : " (\(mebibytes(p.keepLast * probe.fileBytes)) on disk)")")
 
         let chunk = try data.chunkCacheBytes(frames: data.trainingFrames + (plan.validates ? data.validationFrames : []))
         let estimate = RunMemoryEstimate(plan: plan, chunkCache: chunk,
@@ -162,6 +162,14 @@ final class LineBox: @unchecked Sendable {
     private var lines: [String] = []
     func append(_ s: String) { lock.lock(); lines.append(s); lock.unlock() }
     var all: [String] { lock.lock(); defer { lock.unlock() }; return lines }
+}
+
+/// 3.524e7 -> "35.24 MFLOP".
+func flopText(_ x: Double) -> String {
+    for (scale, unit) in [(1e12, "TFLOP"), (1e9, "GFLOP"), (1e6, "MFLOP")] where x >= scale {
+        return String(format: "%.4g %@", x / scale, unit)
+    }
+    return String(format: "%.4g FLOP", x)
 }
 
 /// 14942 -> "14,942".

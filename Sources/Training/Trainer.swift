@@ -74,48 +74,36 @@ public final class Trainer {
     public init(config initial: RunConfig, communicator comm: Communicator, options: TrainOptions) throws {
         self.comm = comm
         self.options = options
-        var config = initial
-        try Trainer.agreed(comm, exitCode: .badInput) { try config.validate(ranks: comm.size) }
-        if config.train.threads > 0 { BLASThreads.set(config.train.threads) }
-
-        // Every rank opens the files itself; a rank that cannot (a missing
-        // mount on one node) fails the whole job cleanly.
-        let dataset = try Trainer.agreed(comm, exitCode: .badInput) { try ClimateDataset.open(config.data) }
-        data = dataset
-        try Trainer.agreed(comm, exitCode: .badInput) { try config.resolve(with: dataset) }
+        let plan = try RunPlan(config: initial, ranks: comm.size, communicator: comm)
+        let config = plan.config
         self.config = config
-        let training = try Trainer.agreed(comm, exitCode: .badInput) { try SampleSpace.training(dataset) }
-        trainSpace = training
-        validSpace = (try? SampleSpace.validation(dataset)).flatMap { $0.count > 0 ? $0 : nil }
-        let c = config
-        schedule = try Trainer.agreed(comm, exitCode: .badInput) {
-            try EpochSchedule(sampleCount: training.count, globalBatch: c.train.globalBatch,
-                              microBatch: c.train.microBatch, ranks: comm.size, seed: c.seed)
-        }
+        if config.train.threads > 0 { BLASThreads.set(config.train.threads) }
+        let dataset = plan.dataset
+        data = dataset
+        trainSpace = plan.training
+        validSpace = plan.validation
+        schedule = plan.schedule
         store = CheckpointStore(runDirectory: config.runDirectory, policy: config.checkpoint)
 
         // Rank 0 owns the run directory: it makes it and records the resolved config.
         try Trainer.agreed(comm, exitCode: .failure) {
             guard comm.isRoot else { return }
-            try FileManager.default.createDirectory(atPath: config.runDirectory, withIntermediateDirectories: true)
+            if let e = RunPlan.makeDirectories(config.runDirectory) {
+                throw RunError(RunPlan.cannotCreate(config.runDirectory, e))
+            }
             let path = config.runDirectory + "/config.resolved.toml"
             let tmp = path + ".tmp"
             guard FileManager.default.createFile(atPath: tmp, contents: Data(config.resolvedTOML.utf8)),
                   rename(tmp, path) == 0 else {
-                throw RunError("run directory \(config.runDirectory): cannot write config.resolved.toml: \(String(cString: strerror(errno)))")
+                throw RunError(RunPlan.cannotWrite(config.runDirectory, errno))
             }
         }
 
         // Resume: rank 0 answers the file-system question, everyone receives the state.
         let log = Logger(label: "faconvlstm")
-        let resumed = try Trainer.findResumeState(config: config, comm: comm, options: options, store: store, log: log)
-        let initFromState = try Trainer.loadInitFrom(config: config, comm: comm, options: options, resuming: resumed != nil)
+        let (resumed, initFromState) = try plan.startState(options: options, communicator: comm, log: log)
 
         if let r = resumed {
-            guard r.normalization.channels == dataset.channelNames else {
-                throw RunError("checkpoint normalization is for channels \(r.normalization.channels.joined(separator: ",")), the data has \(dataset.channelNames.joined(separator: ","))",
-                               exitCode: .badInput, scope: .allRanks)
-            }
             normalization = r.normalization
         } else {
             normalization = try Trainer.agreed(comm, exitCode: .badInput) {
@@ -176,10 +164,6 @@ public final class Trainer {
         } else {
             metrics = nil
             sampleLog = nil
-        }
-        if samplesSeen % config.train.globalBatch != 0 {
-            throw RunError("the checkpoint's samples_seen \(samplesSeen) is not a multiple of train.global_batch = \(config.train.globalBatch): keep the global batch of the run when resuming",
-                           exitCode: .badInput, scope: .allRanks)
         }
     }
 
@@ -322,6 +306,7 @@ public final class Trainer {
             if agreed.stop.isStop && !finished {
                 try saveCheckpoint(reason: "stop requested (\(agreed.stop))")
                 progressDisplay?.finish()
+                logPeakMemory()
                 throw RunError.stopped(agreed.stop, afterStep: step)
             }
             var due = false
@@ -332,7 +317,15 @@ public final class Trainer {
             if due || finished { try saveCheckpoint(reason: finished ? "end of run" : "scheduled") }
         }
         progressDisplay?.finish()
+        logPeakMemory()
         log.info("finished: \(step) steps, \(samplesSeen) samples seen")
+    }
+
+    /// Collective: rank 0 logs every rank's peak resident memory so far
+    /// (VmHWM), what `train --dry-run` estimates.
+    func logPeakMemory() {
+        let peaks = comm.allGather(Int64(ProcessMemory.current().peak))
+        log.info("memory: peak resident (VmHWM) per rank: \(peaks.enumerated().map { "rank \($0.offset) \(mebibytes(Int($0.element)))" }.joined(separator: ", "))")
     }
 
     // MARK: validation

@@ -29,9 +29,10 @@ RANKS_PER_NODE=${RANKS_PER_NODE:-4}     # mpiprocs above
 export OPENBLAS_NUM_THREADS=$THREADS
 export HDF5_USE_FILE_LOCKING=FALSE
 
-# Ranks that get SIGTERM directly need time to save: mpirun must not SIGKILL them after 1 s.
+# Do not raise mpirun's odls_base_sigkill_timeout to give SIGTERMed ranks more
+# time: mpirun then also waits that long (twice) after any rank exits 75.
+# Stops come as USR1 (forwarded at once, below) or from --exit-after-minutes.
 mpirun --hostfile "$PBS_NODEFILE" --map-by "ppr:$RANKS_PER_NODE:node:PE=$THREADS" --bind-to core \
-    --mca odls_base_sigkill_timeout 120 \
     "$FACONVLSTM" train --config "$CONFIG" --resume auto --exit-after-minutes $((WALL_MINUTES - 10)) &
 mpirun_pid=$!
 

@@ -47,12 +47,16 @@ run_job() { # name script signal env...
     local name=$1 script=$2 sig=$3; shift 3
     env PATH="$work/fake:$PATH" FACONVLSTM="$BIN" "$@" bash "$script" > "$work/$name.out" 2>&1 &
     local pid=$! status=0
+    local signalled=$SECONDS
     if [ "$sig" != none ]; then
         for _ in $(seq 1 100); do grep -q "training faconvlstm" "$work/$name.out" 2>/dev/null && break; sleep 0.1; done
         sleep 1
         kill -"$sig" "$pid"
+        signalled=$SECONDS
     fi
     wait "$pid" || status=$?
+    # A clean stop must end the job promptly (a few seconds), not after mpirun timeouts.
+    if [ $((SECONDS - signalled)) -gt 60 ]; then echo "slow($((SECONDS - signalled))s)"; return; fi
     echo "$status"
 }
 

@@ -31,7 +31,8 @@ final class DryRunTests: XCTestCase {
 
         let describe = FAConvLSTMBinary.run(["describe", "--config", stormConfig, "--steps", "8", "--height", "16", "--width", "16"], timeout: 60)
         XCTAssertEqual(describe.status, 0, describe.output)
-        let params = try XCTUnwrap(number(after: "model: faconvlstm, 2 layers, hidden 32, forecast, 4 channels: ", in: r.stdout))
+        let modelLine = try XCTUnwrap(r.stdout.split(separator: "\n").first { $0.hasPrefix("model: faconvlstm, 2 layers, hidden 32, ") }, r.stdout)
+        let params = try XCTUnwrap(number(after: "4 channels: ", in: String(modelLine)), String(modelLine))
         XCTAssertTrue(describe.stdout.contains(String(params)) || describe.stdout.contains(group(params)), "describe: \(describe.stdout)")
 
         let inspect = FAConvLSTMBinary.run(["inspect-data", "--config", stormConfig, "--ranks", "1", "--global-batch", "8", "--micro-batch", "4"], timeout: 60)

@@ -95,8 +95,16 @@ final class ResumeTests: XCTestCase {
         var rng = SystemRandomNumberGenerator()
         var interrupted = 0
         for attempt in 0 ..< 15 {
+            // A random moment after this attempt has trained at least one
+            // step (a fixed delay is too late on a fast machine, too early
+            // on a slow one).
+            let logged = sampleLog(killed).count
             let job = try RunningBinary(mpiRanks: 2, ["train", "--config", cfg])
-            Thread.sleep(forTimeInterval: Double.random(in: 0.8 ... 2.5, using: &rng))
+            let started = Date()
+            while sampleLog(killed).count <= logged && Date().timeIntervalSince(started) < 60 {
+                Thread.sleep(forTimeInterval: 0.02)
+            }
+            Thread.sleep(forTimeInterval: Double.random(in: 0 ... 0.4, using: &rng))
             job.signalRanks(SIGTERM)
             let r = job.finish(timeout: 120)
             XCTAssertFalse(r.timedOut, "attempt \(attempt) hung")

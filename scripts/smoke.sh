@@ -53,9 +53,13 @@ mpi train --config "$config" "${overrides[@]}" > "$run/train-1.log" 2>&1 &
 job=$!
 stop_at=$((steps * 2 / 5))
 while kill -0 "$job" 2>/dev/null; do
-    reached=$(tail -n 1 "$run/metrics.jsonl" 2>/dev/null | sed -n 's/^{"step":\([0-9]*\).*/\1/p')
+    reached=$(tail -n 1 "$run/metrics.jsonl" 2>/dev/null | sed -n 's/^{"step":\([0-9]*\).*/\1/p' || true)
     if [ -n "$reached" ] && [ "$reached" -ge "$stop_at" ]; then
-        pkill -TERM -P "$job" -x faconvlstm || true
+        # To the ranks themselves, as a batch system does ($job is the
+        # subshell running mpirun; the ranks are mpirun's children).
+        for launcher in $(pgrep -P "$job" -x mpirun) "$job"; do
+            pkill -TERM -P "$launcher" -x faconvlstm || true
+        done
         break
     fi
     sleep 0.2

@@ -283,7 +283,7 @@ public final class Trainer {
             samplesSeen += G
             iteration += 1
 
-            window.add(loss: agreed.loss, gradNorm: gradNorm, lr: lr, samples: G, seconds: monotonicSeconds() - tStart,
+            window.add(skipped: skip, loss: agreed.loss, gradNorm: gradNorm, lr: lr, samples: G, seconds: monotonicSeconds() - tStart,
                        forward: tForward, backward: tBackward, allReduce: timings.exposedSeconds,
                        hidden: timings.hiddenSeconds, dataWait: tData - tStart, slowest: agreed.stepSeconds)
 
@@ -382,14 +382,14 @@ public final class Trainer {
     func writeMetrics(_ w: inout IntervalTimes, extra: [(key: String, value: Double)], progress: ProgressDisplay?) throws {
         defer { w = IntervalTimes() }
         guard comm.isRoot, w.steps > 0 else { return }
-        let k = Double(w.steps)
+        let k = Double(w.steps), taken = Double(w.steps - w.skipped)
         let record = MetricsRecord(
             step: step, epoch: schedule.location(samplesSeen: samplesSeen).epoch, samplesSeen: samplesSeen,
-            loss: w.loss / k, lr: w.lr, gradNorm: w.gradNorm / k,
+            loss: taken > 0 ? w.loss / taken : .nan, lr: w.lr, gradNorm: taken > 0 ? w.gradNorm / taken : .nan,
             samplesPerSecond: w.seconds > 0 ? Double(w.samples) / w.seconds : 0, stepTime: w.seconds / k,
             timeForward: w.forward / k, timeBackward: w.backward / k, timeAllReduceExposed: w.allReduce / k,
             timeDataWait: w.dataWait / k, slowestRankStepTime: w.slowest / k,
-            extra: [("time_allreduce_hidden_s", w.hidden / k)] + extra)
+            extra: [("time_allreduce_hidden_s", w.hidden / k)] + (w.skipped > 0 ? [("skipped_steps", Double(w.skipped))] : []) + extra)
         try metrics?.append(record)
         progress?.update(record)
     }
@@ -543,17 +543,23 @@ public final class Trainer {
 
 /// Sums over the steps of one logging interval.
 struct IntervalTimes {
-    var steps = 0, samples = 0
+    var steps = 0, samples = 0, skipped = 0
     var loss = 0.0, gradNorm = 0.0, lr = 0.0, seconds = 0.0
     var forward = 0.0, backward = 0.0, allReduce = 0.0, hidden = 0.0, dataWait = 0.0, slowest = 0.0
 
-    mutating func add(loss l: Double, gradNorm g: Double, lr r: Double, samples n: Int, seconds s: Double,
+    /// A skipped step counts for time and samples, not for the mean loss and
+    /// gradient norm (its NaN would hide the interval's real loss).
+    mutating func add(skipped isSkipped: Bool, loss l: Double, gradNorm g: Double, lr r: Double, samples n: Int, seconds s: Double,
                       forward f: Double, backward b: Double, allReduce a: Double, hidden h: Double,
                       dataWait d: Double, slowest w: Double) {
         steps += 1
         samples += n
-        loss += l
-        gradNorm += g
+        if isSkipped {
+            skipped += 1
+        } else {
+            loss += l
+            gradNorm += g
+        }
         lr = r
         seconds += s
         forward += f

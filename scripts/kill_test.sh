@@ -77,9 +77,10 @@ for i in $(seq 1 "$N"); do
     # A random moment once this attempt has trained a step (before that, a
     # fixed delay lands in start-up on a slow machine or after the end on a
     # fast one).
-    before=$(cat "$work/killed/samples.log" 2>/dev/null | wc -l)
+    logged() { if [ -f "$work/killed/samples.log" ]; then wc -l < "$work/killed/samples.log"; else echo 0; fi; }
+    before=$(logged)
     for _ in $(seq 1 600); do
-        [ "$(cat "$work/killed/samples.log" 2>/dev/null | wc -l)" -gt "$before" ] && break
+        [ "$(logged)" -gt "$before" ] && break
         sleep 0.1
     done
     sleep "$(python3 -c "import random; print(random.uniform(0, 0.3))")"

@@ -314,7 +314,7 @@ public final class Trainer {
                 let elapsed = c.checkpoint.everyMinutes > 0 ? comm.broadcast(monotonicSeconds() - lastSaveTime, root: 0) : 0
                 due = c.checkpoint.saveDue(step: step, secondsSinceLastSave: elapsed) != nil
             }
-            if due || finished { try saveCheckpoint(reason: finished ? "end of run" : "scheduled") }
+            if due || finished { try saveCheckpoint(reason: finished ? "end of run" : "scheduled", final: finished) }
         }
         progressDisplay?.finish()
         logPeakMemory()
@@ -397,7 +397,9 @@ public final class Trainer {
     // MARK: checkpoints
 
     /// Collective: rank 0 saves by the commit protocol, every rank learns the outcome.
-    func saveCheckpoint(reason: String) throws {
+    /// `final`: the end-of-run save, whose failure fails the run (exit 1), since
+    /// nothing comes after it to save the trained model.
+    func saveCheckpoint(reason: String, final: Bool = false) throws {
         guard lastSavedStep != step else { return }
         watchdog?.begin(step: step, operation: "checkpoint save")
         defer { watchdog?.end() }
@@ -427,6 +429,10 @@ public final class Trainer {
         message = comm.broadcast(string: message, root: 0)
         if config.checkpoint.stopOnFailure {
             throw RunError("\(message) (checkpoint.stop_on_failure = true)", exitCode: .failure, scope: .allRanks)
+        }
+        if final {
+            throw RunError("\(message); this was the end-of-run checkpoint: fix the cause and run the same command again, it resumes from the newest saved checkpoint",
+                           exitCode: .failure, scope: .allRanks)
         }
         if comm.isRoot { log.warning("\(message); training goes on, the next save is tried as scheduled") }
     }

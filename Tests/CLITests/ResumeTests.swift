@@ -125,6 +125,37 @@ final class ResumeTests: XCTestCase {
         XCTAssertEqual(sampleLog(killed), sampleLog(straight), "samples skipped or repeated")
     }
 
+    /// A run directory on a file system too small for a checkpoint (a 1 MiB
+    /// tmpfs): every save is refused with a warning naming the reason and
+    /// training goes on, but the run cannot end "finished" without its final
+    /// checkpoint: exit 1 with one line saying so.
+    func testFullDiskAtTheEndFailsTheRun() throws {
+        let dir = makeTemporaryDirectory()
+        let mountPoint = dir + "/small"
+        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+        let mount = Process()
+        mount.executableURL = URL(fileURLWithPath: "/bin/mount")
+        mount.arguments = ["-t", "tmpfs", "-o", "size=1m", "tmpfs", mountPoint]
+        try mount.run()
+        mount.waitUntilExit()
+        XCTAssertEqual(mount.terminationStatus, 0, "cannot mount a tmpfs (this test needs root)")
+        defer {
+            let umount = Process()
+            umount.executableURL = URL(fileURLWithPath: "/bin/umount")
+            umount.arguments = [mountPoint]
+            try? umount.run()
+            umount.waitUntilExit()
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+        let cfg = writeConfig(dir, "a", runDir: mountPoint + "/run", steps: 6)
+        let r = run(2, ["train", "--config", cfg, "--set", "checkpoint.every_steps=3"])
+        XCTAssertEqual(r.status, 1, r.output)
+        XCTAssertTrue(r.stderr.contains("checkpoint of step 3 not saved"), r.output)
+        XCTAssertTrue(r.stderr.contains("not enough free space"), r.output)
+        XCTAssertTrue(r.stderr.contains("this was the end-of-run checkpoint"), r.output)
+        XCTAssertFalse(r.stderr.contains("finished: 6 steps"), r.output)
+    }
+
     /// A run directory holding checkpoints of another model is refused
     /// (exit 2, nothing overwritten) unless --resume never is given.
     func testCheckpointsOfAnotherModelAreNotOverwritten() throws {

@@ -1,0 +1,111 @@
+"""2-rank scaling of `faconvlstm train`: samples/s of 1 rank x 1 thread and
+2 ranks x 1 thread on the same config (same global batch, so the same
+optimization), interleaved rounds in one run, medians; the ratio (goal >= 1.9)
+and the share of the all-reduce time hidden behind backward, with the
+overlapped all-reduce and with --sync-allreduce for comparison.
+
+Numbers come from the runs' own <run>/metrics.jsonl (log_every = 1; the first
+3 steps are warm-up and left out). Called by scripts/bench_scaling.sh."""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def train(a, data, ranks, sync):
+    run = os.path.join(a.out, f"run-{ranks}{'-sync' if sync else ''}")
+    subprocess.run(["rm", "-rf", run], check=True)
+    cfg = run + ".toml"
+    with open(cfg, "w") as f:
+        f.write(f"""seed = 1
+run_dir = "{run}"
+[model]
+cell = "{a.cell}"
+hidden = {a.hidden}
+[data]
+files = ["{data}/synth.nc"]
+variables = ["tas", "psl", "uas", "vas"]
+tile_height = {a.tile}
+tile_width = {a.tile}
+window = 8
+[train]
+steps = {a.steps}
+global_batch = 8
+micro_batch = 4
+threads = 1
+log_every = 1
+validate_every = 0
+check_params_every = 0
+[checkpoint]
+every_steps = 0
+every_minutes = 0
+""")
+    cmd = ["mpirun", "--oversubscribe", "-np", str(ranks), "-x", "OPENBLAS_NUM_THREADS=1",
+           a.bin, "train", "--config", cfg, "--resume", "never"] + (["--sync-allreduce"] if sync else [])
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if p.returncode != 0:
+        sys.exit(f"bench_scaling: training on {ranks} rank(s) failed (exit {p.returncode}):\n{p.stderr[-2000:]}")
+    rows = [json.loads(l) for l in open(os.path.join(run, "metrics.jsonl")) if l.startswith('{"step"')]
+    rows = [r for r in rows if r["step"] > 3 and "samples_per_s" in r]
+    hidden = sum(r.get("time_allreduce_hidden_s", 0) for r in rows)
+    exposed = sum(r.get("time_allreduce_exposed_s", 0) for r in rows)
+    return {"samples_per_s": statistics.median(r["samples_per_s"] for r in rows),
+            "allreduce_hidden_s": hidden / len(rows), "allreduce_exposed_s": exposed / len(rows),
+            "hidden_share": hidden / (hidden + exposed) if hidden + exposed > 0 else None,
+            "final_loss": rows[-1]["loss"]}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", default=os.path.join(ROOT, ".build/release/faconvlstm"))
+    ap.add_argument("--out", default=os.path.join(ROOT, "runs/bench-scaling"))
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--cell", default="faconvlstm")
+    ap.add_argument("--hidden", type=int, default=32)
+    ap.add_argument("--tile", type=int, default=32)
+    a = ap.parse_args()
+    os.makedirs(a.out, exist_ok=True)
+    data = os.path.join(a.out, "synth")
+    if not os.path.exists(os.path.join(data, "synth.nc")):
+        subprocess.run([a.bin, "synth", "--out", data, "--times", "96", "--height", "64", "--width", "64",
+                        "--variables", "4"], check=True, capture_output=True)
+    variants = [(1, False), (2, False), (2, True)]
+    results = {v: [] for v in variants}
+    for rnd in range(a.rounds):
+        for ranks, sync in variants:
+            r = train(a, data, ranks, sync)
+            results[(ranks, sync)].append(r)
+            log(f"round {rnd + 1}: {ranks} rank(s){' sync' if sync else ''}: {r['samples_per_s']:.1f} samples/s, "
+                f"all-reduce hidden {r['allreduce_hidden_s'] * 1e3:.2f} ms / exposed {r['allreduce_exposed_s'] * 1e3:.2f} ms per step")
+
+    def med(key, v):
+        xs = [r[key] for r in results[v] if r[key] is not None]
+        return statistics.median(xs) if xs else None
+
+    one, two, two_sync = (med("samples_per_s", v) for v in variants)
+    share, share_sync = med("hidden_share", (2, False)), med("hidden_share", (2, True))
+    print(f"2-rank scaling: {a.cell}, hidden {a.hidden}, tile {a.tile}x{a.tile}, window 8, global batch 8, "
+          f"{a.steps} steps, median of {a.rounds} interleaved rounds, load {os.getloadavg()[0]:.1f}")
+    print(f"  1 rank  x 1 thread: {one:8.1f} samples/s")
+    print(f"  2 ranks x 1 thread: {two:8.1f} samples/s  ratio {two / one:.2f} (goal >= 1.9)  "
+          f"all-reduce hidden behind backward: {100 * share:.0f}%")
+    print(f"  2 ranks, --sync-allreduce: {two_sync:8.1f} samples/s  ratio {two_sync / one:.2f}  "
+          f"hidden: {100 * (share_sync or 0):.0f}% (nothing to overlap)")
+    with open(os.path.join(a.out, "scaling.json"), "w") as f:
+        json.dump({"one_rank": one, "two_ranks": two, "two_ranks_sync": two_sync, "ratio": two / one,
+                   "hidden_share": share, "rounds": {f"{k[0]}{'-sync' if k[1] else ''}": v for k, v in results.items()}},
+                  f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -16,10 +16,14 @@ typealias F16 = SIMD16<Float>
 
 // MARK: - SIMD16 transcendental functions (lane by lane the same operations as fastExpFloat)
 
-/// fastExpFloat on 16 lanes: bit-identical to the scalar version lane by lane.
+/// fastExpFloat on 16 lanes: bit-identical to the scalar version lane by lane for
+/// every input but NaN (which gives exp(-87.3) here, NaN there).
 @inline(__always)
 public func fastExp16(_ x0: SIMD16<Float>) -> SIMD16<Float> {
-    // pointwiseMin/Max compile to vminps/vmaxps (`clamped` does not: it branches per lane)
+    // pointwiseMin/Max compile to vminps/vmaxps (`clamped` and `replacing(with:where:)`
+    // compile to per-lane branches or split vectors). They map a NaN to a bound
+    // (IEEE maxNum), where the scalar min(max()) keeps it: the callers restore
+    // NaN propagation (gateMath16), so a NaN still makes a NaN loss.
     let x = pointwiseMin(pointwiseMax(x0, F16(repeating: -87.3)), F16(repeating: 88.7))
     let shifted = F16(repeating: 12_582_912).addingProduct(x, F16(repeating: 1.442_695_04))
     let n = shifted - 12_582_912
@@ -94,15 +98,22 @@ public func lstmGatesForwardReference<T: KernelScalar>(
 @inline(__always) func cast<T>(_ p: UnsafePointer<T>) -> UnsafePointer<Float> { UnsafeRawPointer(p).assumingMemoryBound(to: Float.self) }
 
 /// One channel's update on 16 columns; g* are the pre-activations with bias.
+/// For finite inputs every output is bit-identical to the scalar reference.
+/// Non-finite inputs: `nan` is 0 where all inputs of a lane are finite and NaN
+/// where one is NaN or infinite, and is added to every output, so a NaN (or an
+/// overflow) anywhere in a lane makes all its outputs NaN and the loss NaN
+/// (fastExp16 alone would clamp a NaN into a finite value; the scalar code
+/// saturates infinities instead: both end in a skipped step).
 @inline(__always)
 func gateMath16(_ gi: F16, _ gf: F16, _ gg: F16, _ go: F16, _ cp: F16, _ pic: Float, _ pfc: Float, _ poc: Float)
     -> (i: F16, f: F16, g: F16, o: F16, c: F16, h: F16) {
+    let nan = (gi + gf + gg + go + cp) * 0
     let iv = sigmoid16(gi + pic * cp)
     let fv = sigmoid16(gf + pfc * cp)
     let gv = tanh16(gg)
     let cv = fv * cp + iv * gv
     let ov = sigmoid16(go + poc * cv)
-    return (iv, fv, gv, ov, cv, ov * tanh16(cv))
+    return (iv + nan, fv + nan, gv + nan, ov + nan, cv + nan, ov * tanh16(cv) + nan)
 }
 
 private func lstmGatesForwardFloat(

@@ -32,6 +32,42 @@ final class FastKernelTests: XCTestCase {
             }
             x += 5.9
         }
+        // bounds and infinities as in the scalar code (NaN: see testGatesPropagateNaN)
+        let special = SIMD16<Float>(.infinity, -.infinity, 0, -0.0, 88.7, 88.71, -87.3, -87.31, 1e30, -1e30,
+                                    .leastNonzeroMagnitude, 1, -1, 20, -20, 1e-30)
+        let e = fastExp16(special), s = sigmoid16(special), t = tanh16(special)
+        for l in 0 ..< 16 {
+            let x = special[l]
+            XCTAssertEqual(e[l].bitPattern, fastExpFloat(x).bitPattern, "exp(\(x))")
+            XCTAssertEqual(s[l].bitPattern, sigmoidScalar(x).bitPattern, "sigmoid(\(x))")
+            XCTAssertEqual(t[l].bitPattern, tanhScalar(x).bitPattern, "tanh(\(x))")
+        }
+    }
+
+    /// A NaN in any input of a column makes every output of that column NaN
+    /// (the loss then is NaN and the trainer skips the step), as in the scalar code.
+    func testGatesPropagateNaN() {
+        let (ch, r, n) = (2, 3, 32)
+        let wg = Self.random(4 * ch * r, seed: 1), bias = Self.random(4 * ch, seed: 3), p = Self.random(ch, seed: 5)
+        var mt = Self.random(r * n, seed: 2), cPrev = Self.random(ch * n, seed: 4)
+        mt[1 * n + 5] = .nan          // column 5: every gate of every channel
+        cPrev[1 * n + 20] = .nan      // column 20 of channel 1
+        var g = [Float](repeating: 0, count: 4 * ch * n), c = [Float](repeating: 0, count: ch * n), h = c
+        fusedGatesForward(gates: &g, c: &c, h: &h, cPrev: cPrev, mt: mt, wg: wg, bias: bias, pi: p, pf: p, po: p,
+                          channels: ch, rank: r, n: n)
+        for cc in 0 ..< ch {
+            XCTAssertTrue(h[cc * n + 5].isNaN && c[cc * n + 5].isNaN)
+            XCTAssertTrue(h[cc * n + 6].isFinite)
+        }
+        XCTAssertTrue(h[1 * n + 20].isNaN && c[1 * n + 20].isNaN)
+        XCTAssertTrue(h[0 * n + 20].isFinite)
+        var g2 = Self.random(4 * ch * n, seed: 8)
+        g2[3 * ch * n + 7] = .nan     // o gate of channel 0, column 7
+        var c2 = c, h2 = h
+        lstmGatesForward(gates: &g2, c: &c2, h: &h2, cPrev: Self.random(ch * n, seed: 9), bias: bias, pi: nil, pf: nil, po: nil,
+                         channels: ch, count: n, ld: n)
+        XCTAssertTrue(h2[7].isNaN)
+        XCTAssertTrue(h2[8].isFinite && h2[n + 7].isFinite)
     }
 
     /// Columns: two full 16-blocks, more than one 256-chunk in the fused

@@ -71,7 +71,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: fast),
         // What a scientist gets out: embed, predict, evaluate, cluster.
-        .target(name: "Analysis", dependencies: ["Training"], swiftSettings: fast),
+        .target(name: "Analysis", dependencies: ["Training", "ClimateData", "Model", "Kernels", "NetCDF", "Distributed"], swiftSettings: fast),
         .executableTarget(name: "faconvlstm", dependencies: [
             "Training", "Analysis",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -85,5 +85,7 @@ let package = Package(
         .testTarget(name: "ClimateDataTests", dependencies: ["ClimateData", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "Training"]),
+        // embed, predict, evaluate, cluster, attention: metrics against references, the commands end to end.
+        .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "Training", "ClimateData", "Model", "Kernels", "NetCDF", "TestSupport"]),
     ]
 )

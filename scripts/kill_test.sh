@@ -40,7 +40,7 @@ window = 4
 [optimizer]
 lr = 0.003
 [train]
-steps = 400
+steps = 3000
 global_batch = 12
 micro_batch = 2
 sample_log = true
@@ -53,6 +53,10 @@ TOML
 train() { # run_dir, extra args...
     local dir=$1; shift
     mpirun --oversubscribe -np 2 -x OPENBLAS_NUM_THREADS=1 "$BIN" train --config "$work/run.toml" --set "run_dir=\"$dir\"" "$@"
+}
+ranks_of() { # background job (a subshell running mpirun) -> its ranks' pids
+    local launcher
+    for launcher in $(pgrep -P "$1" -x mpirun) "$1"; do pgrep -P "$launcher" -x faconvlstm || true; done
 }
 params_of() { # newest checkpoint of a run dir -> checksum of its data (parameters and moments)
     local ck; ck=$(ls "$1"/checkpoints/ckpt-*.nc | tail -1)
@@ -70,8 +74,16 @@ interrupted=0; finished=0
 for i in $(seq 1 "$N"); do
     train "$work/killed" > "$work/k$i.log" 2>&1 &
     job=$!
-    sleep "$(python3 -c "import random; print(random.uniform(0.5, max(1.0, $duration * 0.6)))")"
-    pkill -TERM -x faconvlstm || true
+    # A random moment once this attempt has trained a step (before that, a
+    # fixed delay lands in start-up on a slow machine or after the end on a
+    # fast one).
+    before=$(cat "$work/killed/samples.log" 2>/dev/null | wc -l)
+    for _ in $(seq 1 600); do
+        [ "$(cat "$work/killed/samples.log" 2>/dev/null | wc -l)" -gt "$before" ] && break
+        sleep 0.1
+    done
+    sleep "$(python3 -c "import random; print(random.uniform(0, 0.3))")"
+    for pid in $(ranks_of $job); do kill -TERM "$pid" 2>/dev/null || true; done
     status=0; wait $job || status=$?
     case $status in
         75) interrupted=$((interrupted + 1))
@@ -94,7 +106,7 @@ for i in $(seq 1 5); do
     train "$work/sigkill" --set checkpoint.every_steps=1 --set checkpoint.keep_last=2 > "$work/s$i.log" 2>&1 &
     job=$!
     sleep "$(python3 -c "import random; print(random.uniform(1.0, 3.0))")"
-    pid=$(pgrep -x faconvlstm | head -1 || true)
+    pid=$(ranks_of $job | sort -n | head -1)
     [ -n "$pid" ] && kill -KILL "$pid"
     wait $job || true
     latest=$(cat "$work/sigkill/checkpoints/latest" 2>/dev/null || true)

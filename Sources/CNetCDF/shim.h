@@ -3,6 +3,7 @@
 #ifndef FACONVLSTM_CNETCDF_SHIM_H
 #define FACONVLSTM_CNETCDF_SHIM_H
 #include <netcdf.h>
+#include <netcdf_mem.h>
 
 static inline int cnc_global(void) { return NC_GLOBAL; }
 static inline int cnc_unlimited(void) { return (int)NC_UNLIMITED; }

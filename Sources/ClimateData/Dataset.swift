@@ -10,6 +10,8 @@ public struct Channel: Equatable, Sendable {
     public let levelIndex: Int?
     public let level: Double?
     public let units: String
+    /// Name of the level dimension of a 4-D variable (nil for 3-D variables).
+    public var levelDimension: String? = nil
 }
 
 /// A run of frames of one variable stored in one file.
@@ -25,6 +27,8 @@ struct FileSegment: Sendable {
     let isFourD: Bool
     var calendar: CFCalendar? = nil
     var unitsText: String? = nil
+    /// The time coordinate's stored values (before decoding), when there is one.
+    var rawTimes: [Double]? = nil
 }
 
 /// A multivariate dataset described by a `DataConfig`: files of each variable
@@ -44,6 +48,31 @@ public final class ClimateDataset: @unchecked Sendable {
     let segments: [[FileSegment]]
     /// Channel -> variable index.
     let channelVariable: [Int]
+
+    /// Name of the time dimension (the first dimension of the first variable).
+    public var timeDimension: String { segments[0][0].variable.dimensionNames[0] }
+
+    /// Each frame's time coordinate value as stored in the files: in
+    /// `time.units` when the data has time units (a file whose units text
+    /// differs has its values converted), the raw values of a coordinate
+    /// without units otherwise, nil without a time coordinate variable.
+    /// Tools that decode the files see the same instants.
+    public var timeValues: [Double]? {
+        guard let t = time.times else {
+            guard segments[0].allSatisfy({ $0.rawTimes != nil }) else { return nil }
+            return segments[0].flatMap { $0.rawTimes! }
+        }
+        guard let unitsText = time.units, let cal = time.calendar, let units = try? CFTimeUnits(unitsText, calendar: cal) else { return nil }
+        var out: [Double] = []
+        for s in segments[0] {
+            if let raw = s.rawTimes, s.unitsText == unitsText {
+                out += raw
+            } else {
+                out += t[s.firstFrame ..< s.firstFrame + s.count].map { ($0 - units.reference) / units.unitDays }
+            }
+        }
+        return out
+    }
 
     public var frameCount: Int { time.frameCount }
     public var channelNames: [String] { channels.map(\.name) }
@@ -117,7 +146,9 @@ public final class ClimateDataset: @unchecked Sendable {
                     guard let li = levels.firstIndex(where: { abs($0 - want) <= 1e-6 * max(1, abs(want)) }) else {
                         throw DataError("\(s0.path): variable '\(name)': no level \(fmt(want)) in '\(levDim)' (levels: \(levels.map(fmt).joined(separator: ", ")))")
                     }
-                    channels.append(Channel(name: "\(name)@\(fmt(want))", variable: name, levelIndex: li, level: levels[li], units: units ?? ""))
+                    var c = Channel(name: "\(name)@\(fmt(want))", variable: name, levelIndex: li, level: levels[li], units: units ?? "")
+                    c.levelDimension = levDim
+                    channels.append(c)
                     channelVariable.append(vi)
                 }
             } else {
@@ -225,6 +256,7 @@ public final class ClimateDataset: @unchecked Sendable {
         var times: [Double]? = nil
         var calendar: CFCalendar? = nil
         var unitsText: String? = nil
+        var rawTimes: [Double]? = nil
         if let tv = try wrap(path, dims[0], { try file.root.findVariable(dims[0]) }), tv.rank == 1, tv.type.isNumeric {
             let attrs = try wrap(path, dims[0]) { try tv.attributes() }
             let fileUnits = attrs["units"]?.text.flatMap { $0.lowercased().contains(" since ") ? $0 : nil }
@@ -245,6 +277,9 @@ public final class ClimateDataset: @unchecked Sendable {
                 times = t
                 calendar = cal
                 unitsText = units
+                rawTimes = raw
+            } else {
+                rawTimes = try wrap(path, dims[0]) { try tv.readAll(Double.self) }
             }
         } else if config.timeUnits != nil {
             throw DataError("\(path): variable '\(name)': data.time_units is set but there is no time coordinate variable '\(dims[0])'")
@@ -266,6 +301,7 @@ public final class ClimateDataset: @unchecked Sendable {
         var seg = FileSegment(path: path, variable: v, firstFrame: 0, count: shape[0], packing: packing, times: times, grid: grid, isFourD: v.rank == 4)
         seg.calendar = calendar
         seg.unitsText = unitsText
+        seg.rawTimes = rawTimes
         return seg
     }
 

@@ -24,8 +24,8 @@ public struct TimeAxis: Equatable, Sendable {
         return c.format(t[frame])
     }
 
-    /// Frames selected by a config range; `field` names it in errors.
-    func frames(_ sel: DataConfig.TimeSelection, field: String) throws -> Range<Int> {
+    /// Frames selected by a config range; `field` names it in errors (`data.<field>`).
+    public func frames(_ sel: DataConfig.TimeSelection, field: String) throws -> Range<Int> {
         switch sel {
         case .indices(let a, let b):
             guard a < frameCount else {

@@ -86,6 +86,59 @@ public final class NetCDFFile: @unchecked Sendable {
         }
     }
 
+    /// Creates a NetCDF-4 file in memory; `closeToBytes()` returns its image.
+    ///
+    /// Why: when HDF5 itself hits a write error (a full disk), NetCDF 4.9 /
+    /// HDF5 1.10 fail `nc_close`, keep the file descriptor open (the space of
+    /// the deleted file is never freed) and crash at process exit. Built in
+    /// memory, the file reaches the disk by the caller's own `write`, whose
+    /// errors are plain errors.
+    ///
+    /// How: `nc_open_memio` on the image of an empty NetCDF-4 file as
+    /// `nc_create` writes it (superblock 2, creation order tracked), not
+    /// `nc_create_mem`, whose files lack creation order (variables come back
+    /// sorted by name, the file cannot be reopened for writing), metadata
+    /// checksums (superblock 0) and attributes over 64 KiB.
+    /// `name` is for messages only.
+    public static func createInMemory(_ name: String) throws -> NetCDFFile {
+        try NetCDFLock.run {
+            guard let template = Data(base64Encoded: emptyNetCDF4), let memory = malloc(template.count) else {
+                throw NetCDFError(path: name, operation: "cannot create in memory", message: "out of memory")
+            }
+            template.copyBytes(to: memory.assumingMemoryBound(to: UInt8.self), count: template.count)
+            // Not NC_MEMIO_LOCKED: the library grows (reallocs) the buffer and owns it until closeToBytes.
+            var info = NC_memio(size: template.count, memory: memory, flags: 0)
+            var id: Int32 = 0
+            let status = nc_open_memio(name, NC_WRITE, &info, &id)
+            if status != NC_NOERR {
+                free(memory)
+                try check(status, name, nil, "cannot create in memory")
+            }
+            return NetCDFFile(path: name, ncid: id, writable: true, format: .netcdf4, inDefineMode: false)
+        }
+    }
+
+    /// `nc_create(path, NC_NETCDF4)` + `nc_close` of NetCDF 4.9.0 / HDF5 1.10.8, 239 bytes.
+    private static let emptyNetCDF4 = """
+        iUhERg0KGgoCCAgAAAAAAAAAAAD//////////+8AAAAAAAAAMAAAAAAAAACUM0UPT0hEUgIMtAIiAAAAAAADAAAAAAAAAAD/////////\
+        //////////////////////8KAgABAAAAABUcAAQAAAADAQD///////////////////////////////8MRQAAAAADAA4ACAAEAABfTkNQ\
+        cm9wZXJ0aWVzABMAAAAiAAAAAgAAAHZlcnNpb249MixuZXRjZGY9NC45LjAsaGRmNT0xLjEwLjgAEQAAAAAAAAAAAAAAAAAAAAAAAAAA\
+        AA6NjFU=
+        """
+
+    /// Closes a file made by `createInMemory` and returns the bytes of the finished file.
+    public func closeToBytes() throws -> Data {
+        try NetCDFLock.run {
+            try ensureOpen()
+            isOpen = false
+            var info = NC_memio()
+            try check(nc_close_memio(ncid, &info), path, nil, "close in-memory file")
+            guard let memory = info.memory else { return Data() }
+            // The library hands the (realloc'ed) buffer back; Data frees it.
+            return Data(bytesNoCopy: memory, count: info.size, deallocator: .free)
+        }
+    }
+
     /// The root group ("/").
     public var root: NetCDFGroup { NetCDFGroup(file: self, id: ncid, path: "/") }
 

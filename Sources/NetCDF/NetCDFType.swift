@@ -62,6 +62,17 @@ public enum NetCDFType: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Bytes of one value in the file (nil for strings and user types).
+    public var byteSize: Int? {
+        switch self {
+        case .byte, .char, .ubyte: 1
+        case .short, .ushort: 2
+        case .int, .uint, .float: 4
+        case .double, .int64, .uint64: 8
+        case .string, .other: nil
+        }
+    }
+
     /// True for the numeric types (what CF decoding can turn into numbers).
     public var isNumeric: Bool {
         switch self {

@@ -73,6 +73,31 @@ public struct NetCDFVariable: Sendable {
         }
     }
 
+    /// How a NetCDF-4 variable is stored: its chunk shape (nil when contiguous,
+    /// compact, or in a classic-format file) and the chunk cache netCDF-C gives
+    /// it (HDF5 keeps up to `cacheBytes` of decompressed chunks, in at most
+    /// `cacheSlots` hash slots, while the file is open).
+    public struct Chunking: Equatable, Sendable {
+        public let chunkShape: [Int]?
+        public let cacheBytes: Int
+        public let cacheSlots: Int
+    }
+
+    public func chunking() throws -> Chunking {
+        try NetCDFLock.run {
+            try file.ensureOpen()
+            guard file.format.isNetCDF4 else { return Chunking(chunkShape: nil, cacheBytes: 0, cacheSlots: 0) }
+            var storage: Int32 = 0
+            var sizes = [Int](repeating: 0, count: max(1, rank))
+            try check(nc_inq_var_chunking(group.id, id, &storage, &sizes), path, name, "inquire chunking")
+            var bytes = 0, slots = 0
+            var preemption: Float = 0
+            try check(nc_get_var_chunk_cache(group.id, id, &bytes, &slots, &preemption), path, name, "inquire chunk cache")
+            let chunked = storage == NC_CHUNKED && rank > 0
+            return Chunking(chunkShape: chunked ? Array(sizes.prefix(rank)) : nil, cacheBytes: bytes, cacheSlots: slots)
+        }
+    }
+
     // MARK: Reads
 
     private func checkSlab(_ start: [Int], _ count: [Int], _ available: Int, _ op: String) throws -> Int {

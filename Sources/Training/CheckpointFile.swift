@@ -21,30 +21,42 @@ public enum CheckpointFile {
 
     // MARK: Writing
 
-    /// Writes `state` to `path` (replacing it). On failure the partial file is
-    /// removed and a `CheckpointError` names the file and the cause.
-    /// `progress` is called after each variable's data is written (tests use
-    /// it to interrupt a write half-way).
-    public static func write(_ state: TrainingState, to path: String, progress: ((String) -> Void)? = nil) throws {
-        if let why = state.problem() {
-            throw CheckpointError(path, .invalidState, "refusing to write an invalid state: \(why)")
-        }
+    /// Writes `state` to `path` (replacing it) and fsyncs it. On failure the
+    /// partial file is removed and a `CheckpointError` names the file and the
+    /// cause. The commit protocol (tmp, rename) is `CheckpointStore`'s.
+    public static func write(_ state: TrainingState, to path: String) throws {
+        let bytes = try encode(state, name: path)
         do {
-            let file = try NetCDFFile.create(path, format: .netcdf4)
-            do {
-                try writeContents(state, file, progress)
-                try file.close()
-            } catch {
-                try? file.close()
-                throw error
-            }
+            try FileSystem.writeDurably(path, bytes)
         } catch {
             try? FileManager.default.removeItem(atPath: path)
-            throw CheckpointError(path, .writeFailed, "cannot write the checkpoint: \(netCDFReason(error))")
+            throw CheckpointError(path, .writeFailed, "cannot write the checkpoint: \(error)")
         }
     }
 
-    private static func writeContents(_ state: TrainingState, _ file: NetCDFFile, _ progress: ((String) -> Void)?) throws {
+    /// The bytes of the checkpoint file of `state`, built in memory by
+    /// NetCDF-C/HDF5 (`nc_create_mem`). Writing them to disk is then plain
+    /// POSIX I/O: a full disk or an I/O error can never leave HDF5 holding a
+    /// half-closed file (which leaks the descriptor and crashes at exit).
+    public static func encode(_ state: TrainingState, name: String = "checkpoint") throws -> Data {
+        if let why = state.problem() {
+            throw CheckpointError(name, .invalidState, "refusing to write an invalid state: \(why)")
+        }
+        do {
+            let file = try NetCDFFile.createInMemory(name)
+            do {
+                try writeContents(state, file)
+            } catch {
+                _ = try? file.closeToBytes()
+                throw error
+            }
+            return try file.closeToBytes()
+        } catch {
+            throw CheckpointError(name, .writeFailed, "cannot encode the checkpoint: \(netCDFReason(error))")
+        }
+    }
+
+    private static func writeContents(_ state: TrainingState, _ file: NetCDFFile) throws {
         let root = file.root
         let m = state.model
         try root.setAttribute("format", .text(format))
@@ -80,7 +92,7 @@ public enum CheckpointFile {
         var variables: [[NetCDFVariable]] = []
         for (g, _) in groups {
             variables.append(try layout.entries.map { e in
-                try g.defineVariable(e.name, type: .float, dimensions: try dims(e.shape), fletcher32: true)
+                try g.defineVariable(e.name, type: .float, dimensions: try dims(e.shape), chunks: chunkShape(e.shape), fletcher32: true)
             })
         }
         let normGroup = try root.defineGroup("normalization")
@@ -93,13 +105,24 @@ public enum CheckpointFile {
             try values.withUnsafeBufferPointer { all in
                 for (e, v) in zip(layout.entries, vars) {
                     try v.write(UnsafeBufferPointer(rebasing: all[e.range]), start: [Int](repeating: 0, count: e.shape.count), count: e.shape)
-                    progress?("\(v.group.path)/\(e.name)")
                 }
             }
         }
         try mean.writeAll(state.normalization.mean)
         try std.writeAll(state.normalization.std)
-        progress?("/normalization")
+    }
+
+    /// Chunks of at most ~4 MiB that tile the variable exactly along every
+    /// dimension but the first (NetCDF's default chunking of a [4Ch, Ch, 3, 3]
+    /// weight is [4Ch, Ch, 2, 2]: 16 chunk cells for 9, +78% file size).
+    /// Fletcher32 is per chunk, so a flipped bit fails the chunk that holds it.
+    public static func chunkShape(_ shape: [Int]) -> [Int] {
+        let target = 1 << 20  // float32 values per chunk (4 MiB)
+        let row = shape.dropFirst().reduce(1, *)
+        let total = row * (shape.first ?? 1)
+        guard total > target, let first = shape.first else { return shape }
+        let chunks = (total + target - 1) / target
+        return [max(1, (first + chunks - 1) / chunks)] + shape.dropFirst()
     }
 
     /// The `/params` group attributes: the model hyperparameters, resolved.

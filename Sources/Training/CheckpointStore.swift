@@ -5,7 +5,8 @@ import Model
 /// protocol of CHECKPOINT.md so that a kill at any instant leaves only
 /// complete `ckpt-*.nc` files and a `latest` that names one of them:
 ///
-/// 1. write `ckpt-<step>.nc.tmp`, close, fsync; rename to `ckpt-<step>.nc`; fsync the directory;
+/// 1. write `ckpt-<step>.nc.tmp` (the file image is built in memory first), fsync, close;
+///    rename to `ckpt-<step>.nc`; fsync the directory;
 /// 2. write `latest.tmp` (one line, the file name), fsync, rename to `latest`, fsync the directory;
 /// 3. retention deletes old checkpoints (never the newest, never the one `latest` names).
 ///
@@ -32,10 +33,12 @@ public struct CheckpointStore: Sendable {
 
     /// The points of a save, in order, at which `onPhase` is called.
     public enum SavePhase: Equatable, Sendable {
-        /// The data of one variable ("/params/decoder.b") is written to the `.tmp` file.
-        case wroteVariable(String)
-        /// The `.tmp` file is complete and closed, not yet fsynced.
-        case closedTemporary
+        /// The file image is built in memory (nothing on disk yet).
+        case encoded
+        /// This many bytes of the `.tmp` file are written (after each 256 KiB).
+        case wroteTemporary(Int)
+        /// The `.tmp` file is complete, fsynced and closed; not renamed yet.
+        case syncedTemporary
         /// Renamed to `ckpt-<step>.nc` and the directory fsynced; `latest` not updated yet.
         case committed
         /// `latest.tmp` written and fsynced, not yet renamed.
@@ -92,7 +95,6 @@ public struct CheckpointStore: Sendable {
         func failed(_ why: String) -> SaveOutcome {
             .failed("checkpoint of step \(state.step) not saved in \(directory): \(why); previous checkpoints untouched")
         }
-        if let why = state.problem() { return failed("invalid state: \(why)") }
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
@@ -100,22 +102,29 @@ public struct CheckpointStore: Sendable {
         }
         removeTemporaries()
 
-        let estimate = CheckpointFile.estimatedSize(of: state)
+        let bytes: Data
+        do {
+            bytes = try CheckpointFile.encode(state, name: tmp)  // refuses an invalid state (NaN, wrong lengths)
+        } catch {
+            return failed((error as? CheckpointError)?.detail ?? "\(error)")
+        }
+        onPhase?(.encoded)
         if let free = FileSystem.availableBytes(directory) {
-            let need = estimate + policy.minFreeMB * 1_048_576
+            let need = bytes.count + policy.minFreeMB * 1_048_576
             if free < need {
-                return failed("not enough free space: \(FileSystem.mib(free)) available, need \(FileSystem.mib(need)) (file ~\(FileSystem.mib(estimate)) + min_free_mb \(policy.minFreeMB))")
+                return failed("not enough free space: \(FileSystem.mib(free)) available, need \(FileSystem.mib(need)) (file \(FileSystem.mib(bytes.count)) + min_free_mb \(policy.minFreeMB))")
             }
         }
-
         do {
-            try CheckpointFile.write(state, to: tmp, progress: onPhase.map { hook in { hook(.wroteVariable($0)) } })
-            onPhase?(.closedTemporary)
-            try FileSystem.fsync(tmp)
+            try FileSystem.writeDurably(tmp, bytes, chunk: 256 * 1024, progress: onPhase.map { hook in { hook(.wroteTemporary($0)) } })
+            onPhase?(.syncedTemporary)
             try FileSystem.rename(tmp, final)
         } catch {
             try? FileManager.default.removeItem(atPath: tmp)
-            let why = (error as? CheckpointError)?.detail ?? "\(error)"
+            var why = "\(error)"
+            if let free = FileSystem.availableBytes(directory), free < bytes.count {
+                why += " (the file system is full: \(FileSystem.mib(free)) available)"
+            }
             return failed(why)
         }
         // Committed: from here on the checkpoint exists; trouble is a warning.
@@ -130,9 +139,8 @@ public struct CheckpointStore: Sendable {
             try? FileManager.default.removeItem(atPath: latestPath + ".tmp")
             warnings.append("\(latestPath): not updated to \(name): \(error) (resume still finds \(name): it takes the highest valid step)")
         }
-        let bytes = (try? FileManager.default.attributesOfItem(atPath: final)[.size] as? Int) ?? 0
         let removed = applyRetention(&warnings)
-        return .saved(SavedCheckpoint(path: final, step: state.step, bytes: bytes, seconds: Date().timeIntervalSince(start),
+        return .saved(SavedCheckpoint(path: final, step: state.step, bytes: bytes.count, seconds: Date().timeIntervalSince(start),
                                       removed: removed, warnings: warnings))
     }
 

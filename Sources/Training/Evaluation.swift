@@ -64,6 +64,23 @@ public struct ErrorTotals: Sendable, Equatable {
     public func persistenceRMSE(_ v: Int) -> Double { block(4, v) > 0 ? (block(5, v) / block(4, v)).squareRoot() : .nan }
     public func persistenceBias(_ v: Int) -> Double { block(4, v) > 0 ? block(6, v) / block(4, v) : .nan }
 
+    /// Adds one target point of channel `v` with latitude weight `w`; errors
+    /// are prediction minus truth in physical units: the model's, the
+    /// climatology's (nil: not scored), persistence's (nil: no previous value).
+    @inline(__always)
+    public mutating func add(channel v: Int, weight w: Double, error d: Double, climatologyError dc: Double?, persistenceError dp: Double?) {
+        let V = channels
+        values[0 * V + v] += w
+        values[1 * V + v] += w * d * d
+        values[2 * V + v] += w * d
+        if let dc { values[3 * V + v] += w * dc * dc }
+        if let dp {
+            values[4 * V + v] += w
+            values[5 * V + v] += w * dp * dp
+            values[6 * V + v] += w * dp
+        }
+    }
+
     /// Adds one micro-batch: `prediction` is the network's Xhat of every
     /// target step `[Ttarget, V, B, H, W]` (normalized). `space` maps each
     /// sample to its grid rows and columns (for the climatology).
@@ -88,21 +105,14 @@ public struct ErrorTotals: Sendable, Equatable {
                             if batch.mask[i] == 0 { continue }
                             let truth = Double(batch.inputs[i])
                             let pred = Double(prediction[((t * V + v) * B + b) * H * W + y * W + x])
-                            let d = (pred - truth) * sd
-                            values[0 * V + v] += w
-                            values[1 * V + v] += w * d * d
-                            values[2 * V + v] += w * d
+                            var dc: Double? = nil
                             if let c = climatology, gy >= 0, gy < c.height, let gx = tiling.sourceColumn(s.left, x) {
                                 let m = c.mean[(v * c.height + gy) * c.width + gx]
-                                let dc = ((m.isNaN ? 0 : m) - truth) * sd
-                                values[3 * V + v] += w * dc * dc
+                                dc = ((m.isNaN ? 0 : m) - truth) * sd
                             }
-                            if frame >= 1 {
-                                let dp = (Double(batch.inputs[batch.index(t: frame - 1, v: v, b: b, y: y, x: x)]) - truth) * sd
-                                values[4 * V + v] += w
-                                values[5 * V + v] += w * dp * dp
-                                values[6 * V + v] += w * dp
-                            }
+                            let dp = frame >= 1
+                                ? (Double(batch.inputs[batch.index(t: frame - 1, v: v, b: b, y: y, x: x)]) - truth) * sd : nil
+                            add(channel: v, weight: w, error: (pred - truth) * sd, climatologyError: dc, persistenceError: dp)
                         }
                     }
                 }

@@ -28,21 +28,24 @@ enum FileSystem {
         guard Glibc.rename(from, to) == 0 else { throw fail(from, "rename to \((to as NSString).lastPathComponent)") }
     }
 
-    /// Creates or truncates `path`, writes `data`, fsyncs, closes.
-    static func writeDurably(_ path: String, _ data: Data) throws {
+    /// Creates or truncates `path`, writes `data` (calling `progress` with the
+    /// bytes written so far after each `chunk`), fsyncs, closes.
+    static func writeDurably(_ path: String, _ data: Data, chunk: Int = 1 << 20, progress: ((Int) -> Void)? = nil) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else { throw fail(path, "create") }
         var closed = false
         defer { if !closed { close(fd) } }
         try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            guard let base = raw.baseAddress else { return }
             var done = 0
             while done < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + done, raw.count - done)
+                let n = Glibc.write(fd, base + done, min(chunk, raw.count - done))
                 if n < 0 {
                     if errno == EINTR { continue }
                     throw fail(path, "write")
                 }
                 done += n
+                progress?(done)
             }
         }
         guard Glibc.fsync(fd) == 0 else { throw fail(path, "fsync") }

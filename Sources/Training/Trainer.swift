@@ -74,48 +74,36 @@ public final class Trainer {
     public init(config initial: RunConfig, communicator comm: Communicator, options: TrainOptions) throws {
         self.comm = comm
         self.options = options
-        var config = initial
-        try Trainer.agreed(comm, exitCode: .badInput) { try config.validate(ranks: comm.size) }
-        if config.train.threads > 0 { BLASThreads.set(config.train.threads) }
-
-        // Every rank opens the files itself; a rank that cannot (a missing
-        // mount on one node) fails the whole job cleanly.
-        let dataset = try Trainer.agreed(comm, exitCode: .badInput) { try ClimateDataset.open(config.data) }
-        data = dataset
-        try Trainer.agreed(comm, exitCode: .badInput) { try config.resolve(with: dataset) }
+        let plan = try RunPlan(config: initial, ranks: comm.size, communicator: comm)
+        let config = plan.config
         self.config = config
-        let training = try Trainer.agreed(comm, exitCode: .badInput) { try SampleSpace.training(dataset) }
-        trainSpace = training
-        validSpace = (try? SampleSpace.validation(dataset)).flatMap { $0.count > 0 ? $0 : nil }
-        let c = config
-        schedule = try Trainer.agreed(comm, exitCode: .badInput) {
-            try EpochSchedule(sampleCount: training.count, globalBatch: c.train.globalBatch,
-                              microBatch: c.train.microBatch, ranks: comm.size, seed: c.seed)
-        }
+        if config.train.threads > 0 { BLASThreads.set(config.train.threads) }
+        let dataset = plan.dataset
+        data = dataset
+        trainSpace = plan.training
+        validSpace = plan.validation
+        schedule = plan.schedule
         store = CheckpointStore(runDirectory: config.runDirectory, policy: config.checkpoint)
 
         // Rank 0 owns the run directory: it makes it and records the resolved config.
         try Trainer.agreed(comm, exitCode: .failure) {
             guard comm.isRoot else { return }
-            try FileManager.default.createDirectory(atPath: config.runDirectory, withIntermediateDirectories: true)
+            if let e = RunPlan.makeDirectories(config.runDirectory) {
+                throw RunError(RunPlan.cannotCreate(config.runDirectory, e))
+            }
             let path = config.runDirectory + "/config.resolved.toml"
             let tmp = path + ".tmp"
             guard FileManager.default.createFile(atPath: tmp, contents: Data(config.resolvedTOML.utf8)),
                   rename(tmp, path) == 0 else {
-                throw RunError("run directory \(config.runDirectory): cannot write config.resolved.toml: \(String(cString: strerror(errno)))")
+                throw RunError(RunPlan.cannotWrite(config.runDirectory, errno))
             }
         }
 
         // Resume: rank 0 answers the file-system question, everyone receives the state.
         let log = Logger(label: "faconvlstm")
-        let resumed = try Trainer.findResumeState(config: config, comm: comm, options: options, store: store, log: log)
-        let initFromState = try Trainer.loadInitFrom(config: config, comm: comm, options: options, resuming: resumed != nil)
+        let (resumed, initFromState) = try plan.startState(options: options, communicator: comm, log: log)
 
         if let r = resumed {
-            guard r.normalization.channels == dataset.channelNames else {
-                throw RunError("checkpoint normalization is for channels \(r.normalization.channels.joined(separator: ",")), the data has \(dataset.channelNames.joined(separator: ","))",
-                               exitCode: .badInput, scope: .allRanks)
-            }
             normalization = r.normalization
         } else {
             normalization = try Trainer.agreed(comm, exitCode: .badInput) {
@@ -176,10 +164,6 @@ public final class Trainer {
         } else {
             metrics = nil
             sampleLog = nil
-        }
-        if samplesSeen % config.train.globalBatch != 0 {
-            throw RunError("the checkpoint's samples_seen \(samplesSeen) is not a multiple of train.global_batch = \(config.train.globalBatch): keep the global batch of the run when resuming",
-                           exitCode: .badInput, scope: .allRanks)
         }
     }
 
@@ -299,7 +283,7 @@ public final class Trainer {
             samplesSeen += G
             iteration += 1
 
-            window.add(loss: agreed.loss, gradNorm: gradNorm, lr: lr, samples: G, seconds: monotonicSeconds() - tStart,
+            window.add(skipped: skip, loss: agreed.loss, gradNorm: gradNorm, lr: lr, samples: G, seconds: monotonicSeconds() - tStart,
                        forward: tForward, backward: tBackward, allReduce: timings.exposedSeconds,
                        hidden: timings.hiddenSeconds, dataWait: tData - tStart, slowest: agreed.stepSeconds)
 
@@ -322,6 +306,7 @@ public final class Trainer {
             if agreed.stop.isStop && !finished {
                 try saveCheckpoint(reason: "stop requested (\(agreed.stop))")
                 progressDisplay?.finish()
+                logPeakMemory()
                 throw RunError.stopped(agreed.stop, afterStep: step)
             }
             var due = false
@@ -332,7 +317,15 @@ public final class Trainer {
             if due || finished { try saveCheckpoint(reason: finished ? "end of run" : "scheduled") }
         }
         progressDisplay?.finish()
+        logPeakMemory()
         log.info("finished: \(step) steps, \(samplesSeen) samples seen")
+    }
+
+    /// Collective: rank 0 logs every rank's peak resident memory so far
+    /// (VmHWM), what `train --dry-run` estimates.
+    func logPeakMemory() {
+        let peaks = comm.allGather(Int64(ProcessMemory.current().peak))
+        log.info("memory: peak resident (VmHWM) per rank: \(peaks.enumerated().map { "rank \($0.offset) \(mebibytes(Int($0.element)))" }.joined(separator: ", "))")
     }
 
     // MARK: validation
@@ -389,14 +382,14 @@ public final class Trainer {
     func writeMetrics(_ w: inout IntervalTimes, extra: [(key: String, value: Double)], progress: ProgressDisplay?) throws {
         defer { w = IntervalTimes() }
         guard comm.isRoot, w.steps > 0 else { return }
-        let k = Double(w.steps)
+        let k = Double(w.steps), taken = Double(w.steps - w.skipped)
         let record = MetricsRecord(
             step: step, epoch: schedule.location(samplesSeen: samplesSeen).epoch, samplesSeen: samplesSeen,
-            loss: w.loss / k, lr: w.lr, gradNorm: w.gradNorm / k,
+            loss: taken > 0 ? w.loss / taken : .nan, lr: w.lr, gradNorm: taken > 0 ? w.gradNorm / taken : .nan,
             samplesPerSecond: w.seconds > 0 ? Double(w.samples) / w.seconds : 0, stepTime: w.seconds / k,
             timeForward: w.forward / k, timeBackward: w.backward / k, timeAllReduceExposed: w.allReduce / k,
             timeDataWait: w.dataWait / k, slowestRankStepTime: w.slowest / k,
-            extra: [("time_allreduce_hidden_s", w.hidden / k)] + extra)
+            extra: [("time_allreduce_hidden_s", w.hidden / k)] + (w.skipped > 0 ? [("skipped_steps", Double(w.skipped))] : []) + extra)
         try metrics?.append(record)
         progress?.update(record)
     }
@@ -491,6 +484,12 @@ public final class Trainer {
             case .auto:
                 let scan = store.resumeCandidate(expecting: config.model)
                 for w in scan.warnings { log.warning("\(w)") }
+                // Valid checkpoints of a different model are someone's work: never start
+                // fresh over them (new files would replace theirs step by step).
+                if scan.found == nil, let other = scan.skipped.first(where: { $0.kind == .incompatible }) {
+                    throw RunError("run directory \(config.runDirectory) holds checkpoints of a different model (\(other)); use a new run_dir, or --resume never to start over beside them",
+                                   exitCode: .badInput)
+                }
                 guard let f = scan.found else {
                     if !scan.skipped.isEmpty { log.warning("no valid checkpoint in \(store.directory); starting fresh") }
                     return nil
@@ -544,17 +543,23 @@ public final class Trainer {
 
 /// Sums over the steps of one logging interval.
 struct IntervalTimes {
-    var steps = 0, samples = 0
+    var steps = 0, samples = 0, skipped = 0
     var loss = 0.0, gradNorm = 0.0, lr = 0.0, seconds = 0.0
     var forward = 0.0, backward = 0.0, allReduce = 0.0, hidden = 0.0, dataWait = 0.0, slowest = 0.0
 
-    mutating func add(loss l: Double, gradNorm g: Double, lr r: Double, samples n: Int, seconds s: Double,
+    /// A skipped step counts for time and samples, not for the mean loss and
+    /// gradient norm (its NaN would hide the interval's real loss).
+    mutating func add(skipped isSkipped: Bool, loss l: Double, gradNorm g: Double, lr r: Double, samples n: Int, seconds s: Double,
                       forward f: Double, backward b: Double, allReduce a: Double, hidden h: Double,
                       dataWait d: Double, slowest w: Double) {
         steps += 1
         samples += n
-        loss += l
-        gradNorm += g
+        if isSkipped {
+            skipped += 1
+        } else {
+            loss += l
+            gradNorm += g
+        }
         lr = r
         seconds += s
         forward += f

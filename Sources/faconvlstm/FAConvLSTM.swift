@@ -1,5 +1,6 @@
 import ArgumentParser
 import Kernels
+import Training
 
 @main
 enum Entry {
@@ -18,7 +19,7 @@ struct FAConvLSTMCommand: ParsableCommand {
             Launch training with `mpirun -np N faconvlstm train --config run.toml`;
             without mpirun it runs as one rank.
             """,
-        version: "0.1.0",
+        version: faconvlstmVersion,
         subcommands: [
             // Each subcommand lives in its own file of this folder.
             MPISelfTest.self,
@@ -28,9 +29,16 @@ struct FAConvLSTMCommand: ParsableCommand {
             BenchData.self,
             DistSelfTest.self,
             Train.self,
+            Embed.self,
+            Predict.self,
+            Evaluate.self,
+            Cluster.self,
+            Attention.self,
             Describe.self,
             Bench.self,
             DebugState.self,
+            InspectCheckpoint.self,
+            CheckpointLoop.self,
         ]
     )
 }

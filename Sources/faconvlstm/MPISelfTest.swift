@@ -1,6 +1,7 @@
 import ArgumentParser
 import Distributed
 import Foundation
+import Training
 
 /// Hidden: checks that MPI collectives work across the ranks of this job.
 struct MPISelfTest: ParsableCommand {
@@ -10,7 +11,11 @@ struct MPISelfTest: ParsableCommand {
     @Option(help: "Then keep all-reducing for this many seconds (a long-running job for failure tests).")
     var loopSeconds: Double = 0
 
+    @Flag(help: "Print this rank's resident memory before MPI_Init and after it and the collectives (how `train --dry-run` knows what MPI adds).")
+    var memory = false
+
     func run() throws {
+        let before = ProcessMemory.current()
         let comm = try Communicator.world()
         defer { comm.finalize() }
         let sum = comm.allReduce(Double(comm.rank + 1), op: .sum)
@@ -29,6 +34,10 @@ struct MPISelfTest: ParsableCommand {
                 ok = ok && comm.allReduce(Double(comm.rank + 1), op: .sum) == expected
                 usleep(10_000)
             }
+        }
+        if memory {
+            let after = ProcessMemory.current()
+            print("rank \(comm.rank)/\(comm.size) memory: VmRSS \(after.resident / 1024) kB after MPI_Init and collectives, \(before.resident / 1024) kB before: MPI adds \((after.resident - before.resident) / 1024) kB (anonymous \((after.anonymous - before.anonymous) / 1024), file \((after.file - before.file) / 1024), shared \((after.shared - before.shared) / 1024))")
         }
         print("rank \(comm.rank)/\(comm.size) on \(comm.processorName): \(ok ? "ok" : "MISMATCH")")
         if !ok { throw ExitCode(1) }

@@ -15,6 +15,15 @@ struct Train: ParsableCommand {
 
               mpirun -np 8 faconvlstm train --config run.toml
               faconvlstm train --config run.toml --set train.steps=50
+              faconvlstm train --config run.toml --dry-run --ranks 8
+
+            --dry-run checks on a login node, in seconds, what the run would
+            check before training (config, every file, variable, grid and time
+            range, the run directory and the checkpoint it would resume from),
+            reading metadata only and without MPI, and prints the model
+            (parameters, FLOPs per sample), samples and steps per epoch, the
+            share of each of N ranks, the memory per rank by what holds it
+            (docs/cluster.md) and the checkpoint file size.
 
             The run directory (run_dir) receives config.resolved.toml,
             metrics.jsonl and checkpoints/. With --resume auto (the default) a
@@ -46,6 +55,13 @@ struct Train: ParsableCommand {
     @Option(help: "OpenBLAS threads per rank (overrides train.threads).")
     var threads: Int?
 
+    @Flag(name: .customLong("dry-run"), help: ArgumentHelp(
+        "Check the config and the data without training: no MPI, no data values read, nothing written. Prints the model, samples and steps per epoch, the memory per rank and the checkpoint size; exit 0 if all is well, else the error the run would stop with (exit 2 for bad config or data)."))
+    var dryRun = false
+
+    @Option(help: ArgumentHelp("With --dry-run: plan for this many ranks (default: the job's size when started by mpirun, else 1).", valueName: "N"))
+    var ranks: Int?
+
     @Option(name: .customLong("stop-after-steps"), help: .hidden)
     var stopAfterSteps: Int?
 
@@ -58,6 +74,10 @@ struct Train: ParsableCommand {
     func validate() throws {
         if let m = exitAfterMinutes, !(m > 0) { throw ValidationError("--exit-after-minutes must be positive, got \(m)") }
         if let t = threads, t < 0 { throw ValidationError("--threads must be 0 or positive, got \(t)") }
+        if let r = ranks {
+            guard dryRun else { throw ValidationError("--ranks goes with --dry-run (a real run has the ranks mpirun starts)") }
+            if r < 1 { throw ValidationError("--ranks must be at least 1, got \(r)") }
+        }
         if injectNaN.map(Train.numbers) ?? [0, 0] == nil || injectSleep.map(Train.numbers) ?? [0, 0, 0] == nil {
             throw ValidationError("--inject-nan RANK:ITER / --inject-sleep RANK:ITER:SECONDS")
         }
@@ -69,6 +89,16 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
+        if dryRun {
+            // Under mpirun every rank would print the same report: rank 0 speaks for the job.
+            let env = ProcessInfo.processInfo.environment
+            let jobSize = (env["OMPI_COMM_WORLD_SIZE"] ?? env["PMI_SIZE"]).flatMap { Int($0) }
+            let jobRank = (env["OMPI_COMM_WORLD_RANK"] ?? env["PMI_RANK"]).flatMap { Int($0) } ?? 0
+            if jobRank != 0 { return }
+            let code = TrainDryRun(configPath: config, overrides: settings(), ranks: ranks ?? jobSize ?? 1, options: trainOptions()).run()
+            if code != 0 { throw ExitCode(code) }
+            return
+        }
         // First: a stop signal from now on only sets a flag (checked every step).
         StopSignal.install()
         let comm: Communicator
@@ -77,21 +107,8 @@ struct Train: ParsableCommand {
             throw ExitCode(1)
         }
         RankLogging.bootstrap(communicator: comm)
-        var options = TrainOptions()
-        switch resume {
-        case "auto": options.resume = .auto
-        case "never": options.resume = .never
-        default: options.resume = .path(resume)
-        }
-        options.initFrom = initFrom
-        options.exitAfterMinutes = exitAfterMinutes
-        options.stopAfterSteps = stopAfterSteps
-        if let n = injectNaN.flatMap(Train.numbers), n.count == 2 { options.injectNaN = (Int(n[0]), Int(n[1])) }
-        if let n = injectSleep.flatMap(Train.numbers), n.count == 3 { options.injectSleep = (Int(n[0]), Int(n[1]), n[2]) }
-
-        var overrides = self.overrides
-        if syncAllReduce { overrides.append("train.sync_allreduce=true") }
-        if let t = threads { overrides.append("train.threads=\(t)") }
+        let options = trainOptions()
+        let overrides = settings()
         let failure: Error? = {
             do {
                 let config = try Trainer.loadConfig(path: self.config, overrides: overrides, communicator: comm)
@@ -104,5 +121,28 @@ struct Train: ParsableCommand {
         }()
         if let e = failure { RunTermination.exit(e, communicator: comm) }
         RunTermination.finish(communicator: comm)
+    }
+
+    func trainOptions() -> TrainOptions {
+        var options = TrainOptions()
+        switch resume {
+        case "auto": options.resume = .auto
+        case "never": options.resume = .never
+        default: options.resume = .path(resume)
+        }
+        options.initFrom = initFrom
+        options.exitAfterMinutes = exitAfterMinutes
+        options.stopAfterSteps = stopAfterSteps
+        if let n = injectNaN.flatMap(Train.numbers), n.count == 2 { options.injectNaN = (Int(n[0]), Int(n[1])) }
+        if let n = injectSleep.flatMap(Train.numbers), n.count == 3 { options.injectSleep = (Int(n[0]), Int(n[1]), n[2]) }
+        return options
+    }
+
+    /// The --set overrides, plus the options that are config fields.
+    func settings() -> [String] {
+        var overrides = self.overrides
+        if syncAllReduce { overrides.append("train.sync_allreduce=true") }
+        if let t = threads { overrides.append("train.threads=\(t)") }
+        return overrides
     }
 }

@@ -95,8 +95,16 @@ final class ResumeTests: XCTestCase {
         var rng = SystemRandomNumberGenerator()
         var interrupted = 0
         for attempt in 0 ..< 15 {
+            // A random moment after this attempt has trained at least one
+            // step (a fixed delay is too late on a fast machine, too early
+            // on a slow one).
+            let logged = sampleLog(killed).count
             let job = try RunningBinary(mpiRanks: 2, ["train", "--config", cfg])
-            Thread.sleep(forTimeInterval: Double.random(in: 0.8 ... 2.5, using: &rng))
+            let started = Date()
+            while sampleLog(killed).count <= logged && Date().timeIntervalSince(started) < 60 {
+                Thread.sleep(forTimeInterval: 0.02)
+            }
+            Thread.sleep(forTimeInterval: Double.random(in: 0 ... 0.4, using: &rng))
             job.signalRanks(SIGTERM)
             let r = job.finish(timeout: 120)
             XCTAssertFalse(r.timedOut, "attempt \(attempt) hung")
@@ -115,5 +123,24 @@ final class ResumeTests: XCTestCase {
         XCTAssertEqual(x.parameters, y.parameters)
         XCTAssertEqual(x.moments, y.moments)
         XCTAssertEqual(sampleLog(killed), sampleLog(straight), "samples skipped or repeated")
+    }
+
+    /// A run directory holding checkpoints of another model is refused
+    /// (exit 2, nothing overwritten) unless --resume never is given.
+    func testCheckpointsOfAnotherModelAreNotOverwritten() throws {
+        let dir = makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let runDir = dir + "/run"
+        let cfg = writeConfig(dir, "a", runDir: runDir, steps: 4)
+        XCTAssertEqual(run(1, ["train", "--config", cfg]).status, 0)
+        let before = try XCTUnwrap(CheckpointStore(runDirectory: runDir).committed().last)
+        let bytes = FileManager.default.contents(atPath: before.path)
+        let r = run(1, ["train", "--config", cfg, "--set", "model.hidden=12"])
+        XCTAssertEqual(r.status, 2, r.output)
+        XCTAssertTrue(r.stderr.contains("holds checkpoints of a different model"), r.output)
+        XCTAssertEqual(FileManager.default.contents(atPath: before.path), bytes, "the old checkpoint changed")
+        let fresh = run(1, ["train", "--config", cfg, "--set", "model.hidden=12", "--resume", "never", "--set", "train.steps=2"])
+        XCTAssertEqual(fresh.status, 0, fresh.output)
+        XCTAssertEqual(FileManager.default.contents(atPath: before.path), bytes, "the old checkpoint changed")
     }
 }

@@ -152,6 +152,27 @@ final class CheckpointFileTests: XCTestCase {
         XCTAssertFalse(cdl.contains("d0_4, d0_4"))
     }
 
+    /// The file is built in memory (NetCDFFile.createInMemory) yet is the same
+    /// kind of file `nc_create` writes: HDF5 superblock 2 (metadata
+    /// checksums), reopenable for writing, variables in creation order (the
+    /// ncdump test checks the order).
+    func testInMemoryBuiltFileIsAFullNetCDF4File() throws {
+        let path = "\(dir)/mem.nc"
+        try CheckpointFile.write(Fixtures.state(), to: path)
+        let head = try Data(contentsOf: URL(fileURLWithPath: path)).prefix(9)
+        XCTAssertEqual(Array(head), [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a, 2], "HDF5 signature, superblock version 2")
+        try Fixtures.edit(path) { try $0.root.setAttribute("note", .text("appended")) }
+        XCTAssertEqual(try NetCDFFile.open(path).root.attribute("note"), .text("appended"))
+        XCTAssertEqual(try CheckpointFile.read(path).step, 17)
+    }
+
+    func testChunksTileBigVariablesExactly() {
+        XCTAssertEqual(CheckpointFile.chunkShape([4, 3]), [4, 3])
+        XCTAssertEqual(CheckpointFile.chunkShape([1024, 256, 3, 3]), [342, 256, 3, 3], "3 chunks of <= 2^20 values")
+        XCTAssertEqual(CheckpointFile.chunkShape([1 << 22]), [1 << 20])
+        XCTAssertEqual(CheckpointFile.chunkShape([1, 1 << 21]), [1, 1 << 21], "one row: cannot split further")
+    }
+
     // MARK: Errors
 
     func testEachKindOfDamageIsNamed() throws {

@@ -1,1 +1,0 @@
-// Analysis module: see docs/design.md.

@@ -196,6 +196,8 @@ def main():
     ap.add_argument("--configs", default="small,default,large")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved repeats of every run")
+    ap.add_argument("--config-rounds", default="",
+                    help="rounds per config overriding --rounds, e.g. small=1,large=1 (a shorter run on a slow machine)")
     ap.add_argument("--no-compile", action="store_true", help="skip torch.compile")
     ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch peer entirely")
     ap.add_argument("--no-scaling", action="store_true", help="skip the 2-rank training run")
@@ -209,8 +211,16 @@ def main():
     for c in configs:
         if c not in CONFIGS:
             ap.error(f"unknown config {c} (small, default, large)")
+    rounds = {c: a.rounds for c in configs}
+    for item in [x for x in a.config_rounds.split(",") if x]:
+        c, _, n = item.partition("=")
+        if c not in CONFIGS or not n.isdigit() or int(n) < 1:
+            ap.error(f"--config-rounds: expected config=N (N >= 1), got {item}")
+        if c in rounds:
+            rounds[c] = int(n)
 
-    report = {"machine": machine(), "configs": {c: CONFIGS[c] for c in configs}, "rows": [], "rounds": a.rounds}
+    report = {"machine": machine(), "configs": {c: CONFIGS[c] for c in configs}, "rows": [], "rounds": a.rounds,
+              "rounds_by_config": rounds}
     log(f"bench: {report['machine'].get('cpu')}, load {report['machine']['loadavg_start']}")
     # sgemm: measured at the start and once in every round of every config, so the
     # GEMM rate sees the same load as the training runs it is compared with
@@ -223,16 +233,16 @@ def main():
     for cfg in configs:
         for t in threads:
             runs = {(cell, impl): [] for cell in ("faconvlstm", "convlstm") for impl in ["swift"] + modes}
-            for rnd in range(a.rounds):
+            for rnd in range(rounds[cfg]):
                 sg_runs[t].append(sgemm_run(a, t))
                 for cell in ("faconvlstm", "convlstm"):
                     runs[(cell, "swift")].append(swift_bench(a, cell, cfg, t))
                     for m in modes:
                         runs[(cell, m)].append(torch_bench(a, cell, cfg, t, m))
-                log(f"  {cfg} {t} thread(s): round {rnd + 1}/{a.rounds} done")
+                log(f"  {cfg} {t} thread(s): round {rnd + 1}/{rounds[cfg]} done")
             for cell in ("faconvlstm", "convlstm"):
                 sw = [r for r in runs[(cell, "swift")] if r]
-                row = {"config": cfg, "threads": t, "cell": cell}
+                row = {"config": cfg, "threads": t, "cell": cell, "rounds": rounds[cfg]}
                 if sw:
                     ms = med([r["median_ms_per_step"] for r in sw])
                     b = sw[0]["samples"]
@@ -281,7 +291,8 @@ def print_table(rep, modes):
     m = rep["machine"]
     print(f"machine: {m.get('cpu')}, {m.get('nproc')} CPUs, {m.get('simd')}")
     print(f"load average: start {' '.join(f'{x:.1f}' for x in m['loadavg_start'])}, "
-          f"end {' '.join(f'{x:.1f}' for x in m['loadavg_end'])}; medians over {rep['rounds']} interleaved rounds")
+          f"end {' '.join(f'{x:.1f}' for x in m['loadavg_end'])}; medians over interleaved rounds: "
+          f"{', '.join(f'{c} {n}' for c, n in rep.get('rounds_by_config', {}).items()) or rep['rounds']}")
     for t, s in rep["sgemm"].items():
         print(f"sgemm {s['size']}^3, {t} thread(s), OpenBLAS {s['blas_core']}: {s['gflops_median']:.1f} GFLOP/s median "
               f"of {s['runs']} runs interleaved with the training runs, {s['gflops_best']:.1f} best")

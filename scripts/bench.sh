@@ -10,6 +10,7 @@
 #                                         # torch.compile of each config takes 1-5 min, cached after)
 #   bash scripts/bench.sh --quick         # default config, 1 thread, no compile, no scaling, 2 rounds
 #   bash scripts/bench.sh --configs default --threads 1,2 --rounds 5 --no-scaling
+#   bash scripts/bench.sh --configs default,small,large --config-rounds small=1,large=1   # shorter full table
 #   (every option of scripts/bench.py passes through; --help lists them)
 #
 # Output: the table on stdout, raw numbers in runs/bench/bench.json (--out DIR).

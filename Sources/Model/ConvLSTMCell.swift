@@ -8,9 +8,13 @@ import Kernels
 //   C_t = sigma(f) C_{t-1} + sigma(i) tanh(g);   H_t = sigma(o) tanh(C_t)
 //
 // Shapes (N = B*P): X_t [Cin, N]; H_t, C_t [Ch, N]; G [4Ch, N] (i, f, g, o);
-// im2col scratch [max(Cin, Ch) k k, N].
+// K = (Cin + Ch) k k: the two convolutions are one GEMM G = Wcat [4Ch, K] col [K, N]
+// over the stacked im2col of X_t and H_{t-1} (Wcat = [Wx | Wh] row by row, copied
+// at step 0; at t = 0 only the X part, H_0 = 0). Backward: dWcat += dG col^T
+// and dcol = Wcat^T dG, one GEMM each per step, and dWcat goes to Wx, Wh once
+// after step 0.
 // Cached per step t (per sample 6 Ch P floats): the gate activations
-// (sigma i, sigma f, tanh g, sigma o), C_t, H_t. The im2col matrices are rebuilt
+// (sigma i, sigma f, tanh g, sigma o), C_t, H_t. The im2col matrix is rebuilt
 // in backward from X_t and H_{t-1} (both held anyway).
 
 final class ConvLSTMCell<T: KernelScalar> {
@@ -22,7 +26,9 @@ final class ConvLSTMCell<T: KernelScalar> {
 
     let cGates, cC, cH: UnsafeMutablePointer<T>   // [T, 4Ch|Ch|Ch, Nmax]
     let zeros: UnsafeMutablePointer<T>            // [Ch, Nmax]
-    let col, dcol: UnsafeMutablePointer<T>        // [max(Cin, Ch) k k, Nmax]
+    let kx, kcat: Int                             // Cin k k, (Cin + Ch) k k
+    let col: UnsafeMutablePointer<T>              // [K, Nmax] im2col of (X_t, H_{t-1}); dcol in backward
+    let wcat, dwcat: UnsafeMutablePointer<T>      // [4Ch, K]
     let dHrec, dC: UnsafeMutablePointer<T>        // [Ch, Nmax]
     let dG: UnsafeMutablePointer<T>               // [4Ch, Nmax]
 
@@ -37,8 +43,11 @@ final class ConvLSTMCell<T: KernelScalar> {
         cC = arena.make(steps * ch * n, .cache)
         cH = arena.make(steps * ch * n, .cache)
         zeros = arena.make(ch * n, .scratch)
-        col = arena.make(max(cin, ch) * k * k * n, .scratch)
-        dcol = arena.make(max(cin, ch) * k * k * n, .scratch)
+        kx = cin * k * k
+        kcat = (cin + ch) * k * k
+        col = arena.make(kcat * n, .scratch)
+        wcat = arena.make(4 * ch * kcat, .scratch)
+        dwcat = arena.make(4 * ch * kcat, .scratch)
         dHrec = arena.make(ch * n, .scratch)
         dC = arena.make(ch * n, .scratch)
         dG = arena.make(4 * ch * n, .scratch)
@@ -50,33 +59,38 @@ final class ConvLSTMCell<T: KernelScalar> {
 
     func output(step t: Int) -> UnsafeMutablePointer<T> { slot(cH, t, ch) }
 
-    func forward(step t: Int, input x: UnsafePointer<T>, samples b: Int) {
+    /// im2col of X_t (rows 0 ..< kx) and, for t > 0, H_{t-1} (rows kx ..< kcat); returns the rows filled.
+    private func fillColumns(step t: Int, input x: UnsafePointer<T>, samples b: Int) -> Int {
         let n = b * geo.positions, h = geo.height, w = geo.width
+        im2col(col, x, channels: cin, samples: b, height: h, width: w, kernel: k)
+        guard t > 0 else { return kx }
+        im2col(col + kx * n, slot(cH, t - 1, ch), channels: ch, samples: b, height: h, width: w, kernel: k)
+        return kcat
+    }
+
+    func forward(step t: Int, input x: UnsafePointer<T>, samples b: Int) {
+        let n = b * geo.positions
         let gates = slot(cGates, t, 4 * ch), cT = slot(cC, t, ch), hT = slot(cH, t, ch)
         let cPrev: UnsafePointer<T> = t > 0 ? UnsafePointer(slot(cC, t - 1, ch)) : UnsafePointer(zeros)
-        conv2dForward(gates, x, wx, col: col, cout: 4 * ch, cin: cin, samples: b, height: h, width: w, kernel: k)
-        if t > 0 {
-            conv2dForward(gates, slot(cH, t - 1, ch), wh, col: col, cout: 4 * ch, cin: ch, samples: b, height: h, width: w,
-                          kernel: k, accumulate: true)
-        }
-        addRowBias(gates, bias, rows: 4 * ch, n: n)
-        for c in 0 ..< ch {
-            let gi = gates + c * n, gf = gates + (ch + c) * n, gg = gates + (2 * ch + c) * n, go = gates + (3 * ch + c) * n
-            let cp = cPrev + c * n, ct = cT + c * n, ht = hT + c * n
-            for j in 0 ..< n {
-                let iv = sigmoidScalar(gi[j]), fv = sigmoidScalar(gf[j]), gv = tanhScalar(gg[j]), ov = sigmoidScalar(go[j])
-                let cv = fv * cp[j] + iv * gv
-                gi[j] = iv; gf[j] = fv; gg[j] = gv; go[j] = ov
-                ct[j] = cv
-                ht[j] = ov * tanhScalar(cv)
+        if t == 0 {
+            for o in 0 ..< 4 * ch {
+                (wcat + o * kcat).update(from: wx + o * kx, count: kx)
+                (wcat + o * kcat + kx).update(from: wh + o * (kcat - kx), count: kcat - kx)
             }
         }
+        // G = Wx * X_t + Wh * H_{t-1} as one GEMM over the stacked im2col
+        let rows = fillColumns(step: t, input: x, samples: b)
+        T.gemm(transA: false, transB: false, m: 4 * ch, n: n, k: rows, alpha: 1, a: wcat, lda: kcat,
+               b: col, ldb: n, beta: 0, c: gates, ldc: n)
+        lstmGatesForward(gates: gates, c: cT, h: hT, cPrev: cPrev, bias: bias, pi: nil, pf: nil, po: nil,
+                         channels: ch, count: n, ld: n)
     }
 
     func beginBackward(samples b: Int) {
         let n = b * geo.positions
         dHrec.initialize(repeating: 0, count: ch * n)
         dC.initialize(repeating: 0, count: ch * n)
+        dwcat.initialize(repeating: 0, count: 4 * ch * kcat)
     }
 
     func backward(step t: Int, dH: UnsafeMutablePointer<T>, dInput: UnsafeMutablePointer<T>,
@@ -85,29 +99,27 @@ final class ConvLSTMCell<T: KernelScalar> {
         let gates = slot(cGates, t, 4 * ch), cT = slot(cC, t, ch)
         let cPrev: UnsafePointer<T> = t > 0 ? UnsafePointer(slot(cC, t - 1, ch)) : UnsafePointer(zeros)
         for i in 0 ..< ch * n { dH[i] += dHrec[i] }
-        for c in 0 ..< ch {
-            let iv = gates + c * n, fv = gates + (ch + c) * n, gv = gates + (2 * ch + c) * n, ov = gates + (3 * ch + c) * n
-            let dgi = dG + c * n, dgf = dG + (ch + c) * n, dgg = dG + (2 * ch + c) * n, dgo = dG + (3 * ch + c) * n
-            let cp = cPrev + c * n, ct = cT + c * n, dh = dH + c * n, dc = dC + c * n
-            for j in 0 ..< n {
-                let i = iv[j], f = fv[j], g = gv[j], o = ov[j]
-                let tc = tanhScalar(ct[j])
-                let dct = dc[j] + dh[j] * o * (1 - tc * tc)
-                dgo[j] = dh[j] * tc * o * (1 - o)
-                dgi[j] = dct * g * i * (1 - i)
-                dgg[j] = dct * i * (1 - g * g)
-                dgf[j] = dct * cp[j] * f * (1 - f)
-                dc[j] = dct * f
-            }
-        }
+        lstmGatesBackward(dG: dG, dC: dC, dH: dH, gates: gates, c: cT, cPrev: cPrev, pi: nil, pf: nil, po: nil,
+                          dpi: nil, dpf: nil, dpo: nil, channels: ch, count: n, ld: n)
         rowSums(dbias, dG, rows: 4 * ch, n: n)
+        // dWcat += dG col^T;  dcol = Wcat^T dG (into col, no longer needed)
+        let rows = fillColumns(step: t, input: x, samples: b)
+        T.gemm(transA: false, transB: true, m: 4 * ch, n: rows, k: n, alpha: 1, a: dG, lda: n,
+               b: col, ldb: n, beta: 1, c: dwcat, ldc: kcat)
+        T.gemm(transA: true, transB: false, m: rows, n: n, k: 4 * ch, alpha: 1, a: wcat, lda: kcat,
+               b: dG, ldb: n, beta: 0, c: col, ldc: n)
         dInput.initialize(repeating: 0, count: cin * n)
-        conv2dBackward(dIn: dInput, dW: dwx, dOut: dG, inp: x, w: wx, col: col, dcol: dcol,
-                       cout: 4 * ch, cin: cin, samples: b, height: h, width: w, kernel: k)
+        col2imAdd(dInput, col, channels: cin, samples: b, height: h, width: w, kernel: k)
         if t > 0 {
             dHrec.initialize(repeating: 0, count: ch * n)
-            conv2dBackward(dIn: dHrec, dW: dwh, dOut: dG, inp: slot(cH, t - 1, ch), w: wh, col: col, dcol: dcol,
-                           cout: 4 * ch, cin: ch, samples: b, height: h, width: w, kernel: k)
+            col2imAdd(dHrec, col + kx * n, channels: ch, samples: b, height: h, width: w, kernel: k)
+        } else {
+            // the window's last backward step: the accumulated weight gradient goes to Wx, Wh
+            for o in 0 ..< 4 * ch {
+                let src = dwcat + o * kcat, gx = dwx + o * kx, gh = dwh + o * (kcat - kx)
+                for i in 0 ..< kx { gx[i] += src[i] }
+                for i in 0 ..< kcat - kx { gh[i] += src[kx + i] }
+            }
         }
     }
 }

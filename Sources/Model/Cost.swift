@@ -73,7 +73,7 @@ public struct MemoryEstimate: Equatable, Sendable {
             case .convlstm:
                 let k = c.kernel
                 cache += t * 6 * ch * n
-                scratch += ch * n + 2 * max(cin, ch) * k * k * n + 6 * ch * n
+                scratch += ch * n + (cin + ch) * k * k * n + 2 * 4 * ch * (cin + ch) * k * k + 6 * ch * n
             }
         }
         // head: hbar, Z, q, k, v, z, probs | dz, dZ, dhbar, attention scratch

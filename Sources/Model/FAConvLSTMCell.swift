@@ -13,8 +13,8 @@ import Kernels
 //   Q, K, Vv, Y, the row and column softmax probabilities.
 // Everything else (Mt = ex * M, H_t before attention = o * tanh C_t) is recomputed.
 
-/// Columns per chunk of the fused gate product + gate math: 4Ch x 512 floats
-/// (256 KB at Ch 32) stay in L2 between the GEMM and the elementwise pass.
+/// Columns per chunk of the gate backward and its two products: dG [4Ch, 512]
+/// (256 KB at Ch 32) stays in L2 between the elementwise pass and the GEMMs.
 let gateChunk = 512
 
 final class FAConvLSTMCell<T: KernelScalar> {
@@ -175,15 +175,10 @@ final class FAConvLSTMCell<T: KernelScalar> {
         sigmoidForward(ex, ex, r * b)
         scaleBySample(mt, m, ex, rows: r, samples: b, positions: p)
 
-        // 4. G = Wg Mt + bg, written where the gate activations are cached, and
-        // 5. the peephole LSTM update, fused, by chunks of columns so that G is
-        //    still in cache when the gate math reads it (bg is added there too).
-        for j0 in Swift.stride(from: 0, to: n, by: gateChunk) {
-            let len = min(gateChunk, n - j0)
-            T.gemm(transA: false, transB: false, m: 4 * ch, n: len, k: r, alpha: 1, a: wg, lda: r,
-                   b: mt + j0, ldb: n, beta: 0, c: gates + j0, ldc: n)
-            peepholeForward(gates: gates + j0, c: cT + j0, h: hT + j0, cPrev: cPrev + j0, n: n, count: len)
-        }
+        // 4. G = Wg Mt + bg and 5. the peephole LSTM update, fused: G is computed
+        //    in registers block by block (Kernels/Gates.swift) and never stored.
+        fusedGatesForward(gates: gates, c: cT, h: hT, cPrev: cPrev, mt: mt, wg: wg, bias: bg, pi: pi, pf: pf, po: po,
+                          channels: ch, rank: r, n: n)
 
         // 6. axial attention at t mod s == 0: H_t <- H_t + gamma Wo (R + Cc)
         if let a = attentionSlot(step: t) {
@@ -196,28 +191,6 @@ final class FAConvLSTMCell<T: KernelScalar> {
                                   q: qa, k: ka, v: va, dk: dk, cv: ch, samples: b, height: h, width: w, scratch: attnScratch)
             T.gemm(transA: false, transB: false, m: ch, n: n, k: ch, alpha: gamma[0], a: wo, lda: ch,
                    b: ya, ldb: n, beta: 1, c: hT, ldc: n)
-        }
-    }
-
-    /// Step 5 forward on `count` columns (row stride n). `gates` holds Wg Mt [4Ch, N]
-    /// (without bg) on entry and (i, f, tanh g, o) on exit.
-    private func peepholeForward(gates: UnsafeMutablePointer<T>, c cT: UnsafeMutablePointer<T>, h hT: UnsafeMutablePointer<T>,
-                                 cPrev: UnsafePointer<T>, n: Int, count: Int) {
-        for c in 0 ..< ch {
-            let gi = gates + c * n, gf = gates + (ch + c) * n, gg = gates + (2 * ch + c) * n, go = gates + (3 * ch + c) * n
-            let cp = cPrev + c * n, ct = cT + c * n, ht = hT + c * n
-            let pic = pi[c], pfc = pf[c], poc = po[c]
-            let bi = bg[c], bf = bg[ch + c], bgg = bg[2 * ch + c], bo = bg[3 * ch + c]
-            for j in 0 ..< count {
-                let iv = sigmoidScalar(gi[j] + bi + pic * cp[j])
-                let fv = sigmoidScalar(gf[j] + bf + pfc * cp[j])
-                let gv = tanhScalar(gg[j] + bgg)
-                let cv = fv * cp[j] + iv * gv
-                let ov = sigmoidScalar(go[j] + bo + poc * cv)
-                gi[j] = iv; gf[j] = fv; gg[j] = gv; go[j] = ov
-                ct[j] = cv
-                ht[j] = ov * tanhScalar(cv)
-            }
         }
     }
 
@@ -270,7 +243,8 @@ final class FAConvLSTMCell<T: KernelScalar> {
         scaleBySample(mt, m, ex, rows: r, samples: b, positions: p)
         for j0 in Swift.stride(from: 0, to: n, by: gateChunk) {
             let len = min(gateChunk, n - j0)
-            peepholeBackward(dG: dG + j0, dC: dC + j0, dH: dH + j0, gates: gates + j0, c: cT + j0, cPrev: cPrev + j0, n: n, count: len)
+            lstmGatesBackward(dG: dG + j0, dC: dC + j0, dH: dH + j0, gates: gates + j0, c: cT + j0, cPrev: cPrev + j0,
+                              pi: pi, pf: pf, po: po, dpi: dpi, dpf: dpf, dpo: dpo, channels: ch, count: len, ld: n)
             // dWg += dG Mt^T;  dMt = Wg^T dG
             T.gemm(transA: false, transB: true, m: 4 * ch, n: r, k: len, alpha: 1, a: dG + j0, lda: n,
                    b: mt + j0, ldb: n, beta: 1, c: dwg, ldc: r)
@@ -307,32 +281,6 @@ final class FAConvLSTMCell<T: KernelScalar> {
         if t > 0 {
             conv1x1Backward(dIn: dHrec, dW: dwh, dBias: nil, dOut: dU, inp: slot(cH, t - 1, ch), w: wh,
                             cout: r, cin: ch, n: n, accumulateInput: false)
-        }
-    }
-
-    /// Step 5 backward on `count` columns (row stride n). In: dH = d/dH_t (before
-    /// attention), dC = d/dC_t from step t+1. Out: dG [4Ch, N] (=), dC = d/dC_{t-1};
-    /// peephole gradients accumulated.
-    private func peepholeBackward(dG: UnsafeMutablePointer<T>, dC: UnsafeMutablePointer<T>, dH: UnsafePointer<T>,
-                                  gates: UnsafePointer<T>, c cT: UnsafePointer<T>, cPrev: UnsafePointer<T>, n: Int, count: Int) {
-        for c in 0 ..< ch {
-            let iv = gates + c * n, fv = gates + (ch + c) * n, gv = gates + (2 * ch + c) * n, ov = gates + (3 * ch + c) * n
-            let dgi = dG + c * n, dgf = dG + (ch + c) * n, dgg = dG + (2 * ch + c) * n, dgo = dG + (3 * ch + c) * n
-            let cp = cPrev + c * n, ct = cT + c * n, dh = dH + c * n, dc = dC + c * n
-            let pic = pi[c], pfc = pf[c], poc = po[c]
-            for j in 0 ..< count {
-                let i = iv[j], f = fv[j], g = gv[j], o = ov[j]
-                let tc = tanhScalar(ct[j])
-                let dGo = dh[j] * tc * o * (1 - o)
-                let dct = dc[j] + dh[j] * o * (1 - tc * tc) + dGo * poc
-                let dGi = dct * g * i * (1 - i)
-                let dGg = dct * i * (1 - g * g)
-                let dGf = dct * cp[j] * f * (1 - f)
-                dgi[j] = dGi; dgf[j] = dGf; dgg[j] = dGg; dgo[j] = dGo
-                dc[j] = dct * f + dGi * pic + dGf * pfc
-            }
-            // peephole sums outside the loop above, so that loop vectorizes
-            dpi[c] += dotOf(dgi, cp, count); dpf[c] += dotOf(dgf, cp, count); dpo[c] += dotOf(dgo, ct, count)
         }
     }
 }

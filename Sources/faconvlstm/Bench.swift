@@ -31,6 +31,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Untimed steps first (allocation, caches, BLAS warm-up).") var warmup = 2
     @Option(help: "Seed of the parameters and the synthetic data.") var seed: UInt64 = 1
     @Flag(help: "Print one JSON object instead of text.") var json = false
+    @Option(name: .customLong("sgemm"), help: .hidden) var sgemmSize: Int?   // scripts/bench.sh: sgemm GFLOP/s of size^3 products
 
     func validate() throws {
         if threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
@@ -39,8 +40,10 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
-        let c = try model.resolve()
         BLASThreads.set(threads)
+        if let size = sgemmSize { return try runSGEMM(size: size) }
+        let c = try model.resolve()
+        let baselineRSS = currentRSSBytes()   // runtime, libraries, OpenBLAS: before the model exists
         let (b, t, h, w) = (window.samples, window.steps, window.height, window.width)
         let net = Network<Float>(config: c, maxSamples: b, steps: t, height: h, width: w)
         net.initialize(seed: seed)
@@ -49,6 +52,7 @@ struct Bench: ParsableCommand {
         let scale: Float = lossScale(denominator: batch.lossDenominator(c.objective))
 
         var fwd = 0.0, bwd = 0.0, opt = 0.0, cpu = 0.0, mainCPU = 0.0, best = Double.infinity
+        var stepTimes: [Double] = []
         var loss = 0.0
         let clock = ContinuousClock()
         func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
@@ -67,6 +71,7 @@ struct Bench: ParsableCommand {
                 cpu += processCPUSeconds() - c0
                 mainCPU += threadCPUSeconds() - m0
                 best = min(best, seconds(t3 - t0))
+                stepTimes.append(seconds(t3 - t0))
             }
         }
         let n = Double(iterations)
@@ -76,14 +81,18 @@ struct Bench: ParsableCommand {
         let gflops = flops.training * Double(b) / stepSeconds / 1e9
         let mem = MemoryEstimate(config: c, samples: b, steps: t, height: h, width: w)
         let rss = peakRSSBytes()
+        let median = stepTimes.sorted()[stepTimes.count / 2]
         if json {
             let obj: [String: Any] = [
                 "cell": c.cell.rawValue, "samples": b, "steps": t, "height": h, "width": w, "threads": threads,
                 "iterations": iterations, "samples_per_second": samplesPerSecond,
                 "ms_per_step": stepSeconds * 1e3, "ms_forward": fwd / n * 1e3, "ms_backward": bwd / n * 1e3,
-                "ms_optimizer": opt / n * 1e3, "gflops_per_second": gflops, "cpu_ms_per_step": cpu / n * 1e3, "best_ms_per_step": best * 1e3, "best_samples_per_second": Double(b) / best, "main_thread_cpu_ms_per_step": mainCPU / n * 1e3,
+                "ms_optimizer": opt / n * 1e3, "gflops_per_second": gflops, "cpu_ms_per_step": cpu / n * 1e3, "best_ms_per_step": best * 1e3, "best_samples_per_second": Double(b) / best,
+                "median_ms_per_step": median * 1e3, "median_samples_per_second": Double(b) / median,
+                "memory_estimate": ["parameters": mem.parameters, "gradients": mem.gradients, "optimizer": mem.optimizer,
+                                    "activations": mem.activations, "scratch": mem.scratch], "main_thread_cpu_ms_per_step": mainCPU / n * 1e3,
                 "training_flops_per_sample": flops.training, "parameters": net.layout.totalCount,
-                "estimated_bytes": mem.total, "peak_rss_bytes": rss, "final_loss": loss,
+                "estimated_bytes": mem.total, "peak_rss_bytes": rss, "baseline_rss_bytes": baselineRSS, "final_loss": loss,
             ]
             let data = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
@@ -91,14 +100,48 @@ struct Bench: ParsableCommand {
             print("bench: cell \(c.cell.rawValue), B \(b), T \(t), \(h)x\(w), \(threads) BLAS thread(s), \(iterations) steps after \(warmup) warm-up")
             print(String(format: "  %.1f samples/s, %.2f ms/step (forward %.2f, backward %.2f, optimizer %.2f)",
                          samplesPerSecond, stepSeconds * 1e3, fwd / n * 1e3, bwd / n * 1e3, opt / n * 1e3))
-            print(String(format: "  fastest step %.2f ms (%.1f samples/s)", best * 1e3, Double(b) / best))
+            print(String(format: "  fastest step %.2f ms (%.1f samples/s), median %.2f ms (%.1f samples/s)",
+                         best * 1e3, Double(b) / best, median * 1e3, Double(b) / median))
             print(String(format: "  %.2f GFLOP/s (%.1f MFLOP per sample per step)", gflops, flops.training / 1e6))
             print(String(format: "  CPU time per step: %.2f ms this thread, %.2f ms whole process (on a busy machine these show the work better than wall time)",
                          mainCPU / n * 1e3, cpu / n * 1e3))
-            print(String(format: "  memory: estimate %.1f MiB (activations %.1f, scratch %.1f, parameters+gradients+AdamW %.1f), peak RSS %.1f MiB",
+            print(String(format: "  memory: estimate %.1f MiB (activations %.1f, scratch %.1f, parameters+gradients+AdamW %.1f), peak RSS %.1f MiB (%.1f MiB before the model: runtime, libraries)",
                          Double(mem.total) / 1048576, Double(mem.activations) / 1048576, Double(mem.scratch) / 1048576,
-                         Double(mem.parameters + mem.gradients + mem.optimizer) / 1048576, Double(rss) / 1048576))
+                         Double(mem.parameters + mem.gradients + mem.optimizer) / 1048576, Double(rss) / 1048576, Double(baselineRSS) / 1048576))
             print(String(format: "  loss after the last step: %.6f", loss))
+        }
+    }
+}
+
+extension Bench {
+    /// GFLOP/s of C = A B with square Float matrices of `size` (the machine's
+    /// GEMM rate, the yardstick of the achieved GFLOP/s): --warmup untimed and
+    /// --iterations timed products, median and best reported.
+    func runSGEMM(size n: Int) throws {
+        let a = UnsafeMutablePointer<Float>.allocate(capacity: n * n), bm = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
+        let cm = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
+        defer { a.deallocate(); bm.deallocate(); cm.deallocate() }
+        var rng = CounterRNG(seed: seed)
+        for i in 0 ..< n * n { a[i] = Float(rng.uniform(-1, 1)); bm[i] = Float(rng.uniform(-1, 1)) }
+        cm.initialize(repeating: 0, count: n * n)
+        let clock = ContinuousClock()
+        var times: [Double] = []
+        for i in 0 ..< warmup + iterations {
+            let t0 = clock.now
+            Float.gemm(transA: false, transB: false, m: n, n: n, k: n, alpha: 1, a: a, lda: n, b: bm, ldb: n, beta: 0, c: cm, ldc: n)
+            let d = (clock.now - t0).components
+            if i >= warmup { times.append(Double(d.seconds) + Double(d.attoseconds) * 1e-18) }
+        }
+        let flop = 2 * Double(n) * Double(n) * Double(n)
+        let median = times.sorted()[times.count / 2], best = times.min()!
+        if json {
+            let obj: [String: Any] = ["sgemm_size": n, "threads": threads, "iterations": iterations, "blas_core": BLASCore.name,
+                                      "gflops_median": flop / median / 1e9, "gflops_best": flop / best / 1e9]
+            let data = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print(String(format: "sgemm %d^3, %d thread(s), OpenBLAS %@: median %.1f GFLOP/s, best %.1f GFLOP/s",
+                         n, threads, BLASCore.name, flop / median / 1e9, flop / best / 1e9))
         }
     }
 }
@@ -118,9 +161,14 @@ func threadCPUSeconds() -> Double {
 }
 
 /// Peak resident set size of this process (VmHWM in /proc/self/status), 0 if unknown.
-func peakRSSBytes() -> Int {
+func peakRSSBytes() -> Int { statusBytes("VmHWM:") }
+
+/// Resident set size now (VmRSS), 0 if unknown.
+func currentRSSBytes() -> Int { statusBytes("VmRSS:") }
+
+private func statusBytes(_ field: String) -> Int {
     guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-    for line in text.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+    for line in text.split(separator: "\n") where line.hasPrefix(field) {
         let parts = line.split(separator: " ", omittingEmptySubsequences: true)
         if parts.count >= 2, let kb = Int(parts[1]) { return kb * 1024 }
     }

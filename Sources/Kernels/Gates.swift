@@ -1,0 +1,312 @@
+// LSTM gate math, fused (MODEL.md cell steps 4-5 and the ConvLSTM2D update):
+//   i = sigma(G_i + bi + pi C_{t-1})     f = sigma(G_f + bf + pf C_{t-1})
+//   g = tanh(G_g + bg)                   C_t = f C_{t-1} + i g
+//   o = sigma(G_o + bo + po C_t)         H_t = o tanh(C_t)
+// with per-channel biases b and peepholes p (the ConvLSTM has no peepholes: nil).
+//
+// Shapes (rows of length n, a row stride `ld` >= n): G, gates [4Ch, ld] (i, f, g, o);
+// C_{t-1}, C_t, H_t, dH, dC [Ch, ld]; Mt [r, ld]; wg [4Ch, r]; b [4Ch]; p [Ch].
+//
+// Float runs SIMD16 (AVX-512) code over 16 columns at a time; everything else
+// (Double, column tails) runs the scalar reference, the same formulas in the
+// same order. The forward of the FAConvLSTM also computes G = Wg Mt itself, in
+// registers, so the [4Ch, n] gate pre-activations never go to memory.
+
+typealias F16 = SIMD16<Float>
+
+// MARK: - SIMD16 transcendental functions (lane by lane the same operations as fastExpFloat)
+
+/// fastExpFloat on 16 lanes: bit-identical to the scalar version lane by lane for
+/// every input but NaN (which gives exp(-87.3) here, NaN there).
+@inline(__always)
+public func fastExp16(_ x0: SIMD16<Float>) -> SIMD16<Float> {
+    // pointwiseMin/Max compile to vminps/vmaxps (`clamped` and `replacing(with:where:)`
+    // compile to per-lane branches or split vectors). They map a NaN to a bound
+    // (IEEE maxNum), where the scalar min(max()) keeps it: the callers restore
+    // NaN propagation (gateMath16), so a NaN still makes a NaN loss.
+    let x = pointwiseMin(pointwiseMax(x0, F16(repeating: -87.3)), F16(repeating: 88.7))
+    let shifted = F16(repeating: 12_582_912).addingProduct(x, F16(repeating: 1.442_695_04))
+    let n = shifted - 12_582_912
+    let ni = unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- 0x4B40_0000
+    var r = x.addingProduct(n, F16(repeating: -0.693_359_375))
+    r = r.addingProduct(n, F16(repeating: 2.121_944_4e-4))
+    var p = F16(repeating: 1.987_569_1e-4)
+    p = F16(repeating: 1.398_199_9e-3).addingProduct(p, r)
+    p = F16(repeating: 8.333_452e-3).addingProduct(p, r)
+    p = F16(repeating: 4.166_579_6e-2).addingProduct(p, r)
+    p = F16(repeating: 0.166_666_65).addingProduct(p, r)
+    p = F16(repeating: 0.5).addingProduct(p, r)
+    p = (r + 1).addingProduct(p, r * r)
+    let bits = (ni &+ 127) &<< 23
+    return p * unsafeBitCast(bits, to: F16.self)
+}
+
+@inline(__always) public func sigmoid16(_ x: SIMD16<Float>) -> SIMD16<Float> { 1 / (1 + fastExp16(-x)) }
+@inline(__always) public func tanh16(_ x: SIMD16<Float>) -> SIMD16<Float> { 1 - 2 / (fastExp16(2 * x) + 1) }
+
+@inline(__always) func load16(_ p: UnsafePointer<Float>) -> F16 { UnsafeRawPointer(p).loadUnaligned(as: F16.self) }
+@inline(__always) func store16(_ v: F16, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: F16.self) }
+
+/// Columns per chunk of the fused forward: Mt [r, 256] (16 KB at r = 16) stays
+/// in L1 while every channel's four gate rows are computed from it.
+let fusedGateChunk = 256
+
+// MARK: - forward
+
+/// The peephole LSTM update on `count` columns of rows with stride `ld`.
+/// `gates` holds G (without bias) on entry and (i, f, tanh g, o) on exit.
+/// pi, pf, po nil: no peepholes (ConvLSTM).
+public func lstmGatesForward<T: KernelScalar>(
+    gates: UnsafeMutablePointer<T>, c cT: UnsafeMutablePointer<T>, h hT: UnsafeMutablePointer<T>, cPrev: UnsafePointer<T>,
+    bias: UnsafePointer<T>, pi: UnsafePointer<T>?, pf: UnsafePointer<T>?, po: UnsafePointer<T>?,
+    channels ch: Int, count: Int, ld: Int
+) {
+    if T.self == Float.self {
+        lstmGatesForwardFloat(gates: cast(gates), c: cast(cT), h: cast(hT), cPrev: cast(cPrev), bias: cast(bias),
+                              pi: pi.map(cast), pf: pf.map(cast), po: po.map(cast), channels: ch, count: count, ld: ld)
+        return
+    }
+    lstmGatesForwardReference(gates: gates, c: cT, h: hT, cPrev: cPrev, bias: bias, pi: pi, pf: pf, po: po,
+                              channels: ch, from: 0, to: count, ld: ld)
+}
+
+/// Scalar reference of lstmGatesForward on columns from ..< to.
+public func lstmGatesForwardReference<T: KernelScalar>(
+    gates: UnsafeMutablePointer<T>, c cT: UnsafeMutablePointer<T>, h hT: UnsafeMutablePointer<T>, cPrev: UnsafePointer<T>,
+    bias: UnsafePointer<T>, pi: UnsafePointer<T>?, pf: UnsafePointer<T>?, po: UnsafePointer<T>?,
+    channels ch: Int, from j0: Int, to j1: Int, ld: Int
+) {
+    for c in 0 ..< ch {
+        let gi = gates + c * ld, gf = gates + (ch + c) * ld, gg = gates + (2 * ch + c) * ld, go = gates + (3 * ch + c) * ld
+        let cp = cPrev + c * ld, ct = cT + c * ld, ht = hT + c * ld
+        let pic = pi?[c] ?? 0, pfc = pf?[c] ?? 0, poc = po?[c] ?? 0
+        let bi = bias[c], bf = bias[ch + c], bgg = bias[2 * ch + c], bo = bias[3 * ch + c]
+        for j in j0 ..< j1 {
+            let iv = sigmoidScalar(gi[j] + bi + pic * cp[j])
+            let fv = sigmoidScalar(gf[j] + bf + pfc * cp[j])
+            let gv = tanhScalar(gg[j] + bgg)
+            let cv = fv * cp[j] + iv * gv
+            let ov = sigmoidScalar(go[j] + bo + poc * cv)
+            gi[j] = iv; gf[j] = fv; gg[j] = gv; go[j] = ov
+            ct[j] = cv
+            ht[j] = ov * tanhScalar(cv)
+        }
+    }
+}
+
+@inline(__always) func cast<T>(_ p: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<Float> { UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self) }
+@inline(__always) func cast<T>(_ p: UnsafePointer<T>) -> UnsafePointer<Float> { UnsafeRawPointer(p).assumingMemoryBound(to: Float.self) }
+
+/// One channel's update on 16 columns; g* are the pre-activations with bias.
+/// For finite inputs every output is bit-identical to the scalar reference.
+/// Non-finite inputs: `nan` is 0 where all inputs of a lane are finite and NaN
+/// where one is NaN or infinite, and is added to every output, so a NaN (or an
+/// overflow) anywhere in a lane makes all its outputs NaN and the loss NaN
+/// (fastExp16 alone would clamp a NaN into a finite value; the scalar code
+/// saturates infinities instead: both end in a skipped step).
+@inline(__always)
+func gateMath16(_ gi: F16, _ gf: F16, _ gg: F16, _ go: F16, _ cp: F16, _ pic: Float, _ pfc: Float, _ poc: Float)
+    -> (i: F16, f: F16, g: F16, o: F16, c: F16, h: F16) {
+    let nan = (gi + gf + gg + go + cp) * 0
+    let iv = sigmoid16(gi + pic * cp)
+    let fv = sigmoid16(gf + pfc * cp)
+    let gv = tanh16(gg)
+    let cv = fv * cp + iv * gv
+    let ov = sigmoid16(go + poc * cv)
+    return (iv + nan, fv + nan, gv + nan, ov + nan, cv + nan, ov * tanh16(cv) + nan)
+}
+
+private func lstmGatesForwardFloat(
+    gates: UnsafeMutablePointer<Float>, c cT: UnsafeMutablePointer<Float>, h hT: UnsafeMutablePointer<Float>,
+    cPrev: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+    pi: UnsafePointer<Float>?, pf: UnsafePointer<Float>?, po: UnsafePointer<Float>?, channels ch: Int, count: Int, ld: Int
+) {
+    let n16 = count & ~15
+    for c in 0 ..< ch {
+        let gi = gates + c * ld, gf = gates + (ch + c) * ld, gg = gates + (2 * ch + c) * ld, go = gates + (3 * ch + c) * ld
+        let cp = cPrev + c * ld, ct = cT + c * ld, ht = hT + c * ld
+        let pic = pi?[c] ?? 0, pfc = pf?[c] ?? 0, poc = po?[c] ?? 0
+        let bi = bias[c], bf = bias[ch + c], bgg = bias[2 * ch + c], bo = bias[3 * ch + c]
+        var j = 0
+        while j < n16 {
+            let r = gateMath16(load16(gi + j) + bi, load16(gf + j) + bf, load16(gg + j) + bgg, load16(go + j) + bo,
+                               load16(cp + j), pic, pfc, poc)
+            store16(r.i, gi + j); store16(r.f, gf + j); store16(r.g, gg + j); store16(r.o, go + j)
+            store16(r.c, ct + j); store16(r.h, ht + j)
+            j += 16
+        }
+    }
+    if n16 < count {
+        lstmGatesForwardReference(gates: gates, c: cT, h: hT, cPrev: cPrev, bias: bias, pi: pi, pf: pf, po: po,
+                                  channels: ch, from: n16, to: count, ld: ld)
+    }
+}
+
+/// FAConvLSTM steps 4-5 fused: G = Wg Mt (+ bias) computed column block by column
+/// block in registers, then the peephole update; writes (i, f, tanh g, o) to
+/// `gates`, C_t, H_t. mt [r, ld], all rows of `n` columns.
+public func fusedGatesForward<T: KernelScalar>(
+    gates: UnsafeMutablePointer<T>, c cT: UnsafeMutablePointer<T>, h hT: UnsafeMutablePointer<T>, cPrev: UnsafePointer<T>,
+    mt: UnsafePointer<T>, wg: UnsafePointer<T>, bias: UnsafePointer<T>,
+    pi: UnsafePointer<T>, pf: UnsafePointer<T>, po: UnsafePointer<T>, channels ch: Int, rank r: Int, n: Int
+) {
+    if T.self == Float.self {
+        fusedGatesForwardFloat(gates: cast(gates), c: cast(cT), h: cast(hT), cPrev: cast(cPrev), mt: cast(mt), wg: cast(wg),
+                               bias: cast(bias), pi: cast(pi), pf: cast(pf), po: cast(po), channels: ch, rank: r, n: n)
+        return
+    }
+    fusedGatesForwardReference(gates: gates, c: cT, h: hT, cPrev: cPrev, mt: mt, wg: wg, bias: bias, pi: pi, pf: pf, po: po,
+                               channels: ch, rank: r, n: n)
+}
+
+/// Reference of fusedGatesForward: one GEMM, then the scalar update.
+public func fusedGatesForwardReference<T: KernelScalar>(
+    gates: UnsafeMutablePointer<T>, c cT: UnsafeMutablePointer<T>, h hT: UnsafeMutablePointer<T>, cPrev: UnsafePointer<T>,
+    mt: UnsafePointer<T>, wg: UnsafePointer<T>, bias: UnsafePointer<T>,
+    pi: UnsafePointer<T>, pf: UnsafePointer<T>, po: UnsafePointer<T>, channels ch: Int, rank r: Int, n: Int
+) {
+    T.gemm(transA: false, transB: false, m: 4 * ch, n: n, k: r, alpha: 1, a: wg, lda: r, b: mt, ldb: n, beta: 0, c: gates, ldc: n)
+    lstmGatesForwardReference(gates: gates, c: cT, h: hT, cPrev: cPrev, bias: bias, pi: pi, pf: pf, po: po,
+                              channels: ch, from: 0, to: n, ld: n)
+}
+
+private func fusedGatesForwardFloat(
+    gates: UnsafeMutablePointer<Float>, c cT: UnsafeMutablePointer<Float>, h hT: UnsafeMutablePointer<Float>,
+    cPrev: UnsafePointer<Float>, mt: UnsafePointer<Float>, wg: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+    pi: UnsafePointer<Float>, pf: UnsafePointer<Float>, po: UnsafePointer<Float>, channels ch: Int, rank r: Int, n: Int
+) {
+    let n16 = n & ~15
+    for j0 in stride(from: 0, to: n16, by: fusedGateChunk) {
+        let j1 = min(j0 + fusedGateChunk, n16)
+        for c in 0 ..< ch {
+            let wi = wg + c * r, wf = wg + (ch + c) * r, wgg = wg + (2 * ch + c) * r, wo = wg + (3 * ch + c) * r
+            let gi = gates + c * n, gf = gates + (ch + c) * n, gg = gates + (2 * ch + c) * n, go = gates + (3 * ch + c) * n
+            let cp = cPrev + c * n, ct = cT + c * n, ht = hT + c * n
+            let pic = pi[c], pfc = pf[c], poc = po[c]
+            let bi = F16(repeating: bias[c]), bf = F16(repeating: bias[ch + c])
+            let bgg = F16(repeating: bias[2 * ch + c]), bo = F16(repeating: bias[3 * ch + c])
+            var j = j0
+            while j < j1 {
+                // G columns j..j+15 of this channel's four gates: sum_k Wg[., k] Mt[k, j..]
+                var ai = F16(), af = F16(), ag = F16(), ao = F16()
+                for k in 0 ..< r {
+                    let m = load16(mt + k * n + j)
+                    ai = ai.addingProduct(F16(repeating: wi[k]), m)
+                    af = af.addingProduct(F16(repeating: wf[k]), m)
+                    ag = ag.addingProduct(F16(repeating: wgg[k]), m)
+                    ao = ao.addingProduct(F16(repeating: wo[k]), m)
+                }
+                let v = gateMath16(ai + bi, af + bf, ag + bgg, ao + bo, load16(cp + j), pic, pfc, poc)
+                store16(v.i, gi + j); store16(v.f, gf + j); store16(v.g, gg + j); store16(v.o, go + j)
+                store16(v.c, ct + j); store16(v.h, ht + j)
+                j += 16
+            }
+        }
+    }
+    if n16 < n {
+        // column tail: G by dot products, then the scalar update
+        for row in 0 ..< 4 * ch {
+            for j in n16 ..< n {
+                var s: Float = 0
+                for k in 0 ..< r { s += wg[row * r + k] * mt[k * n + j] }
+                gates[row * n + j] = s
+            }
+        }
+        lstmGatesForwardReference(gates: gates, c: cT, h: hT, cPrev: cPrev, bias: bias, pi: pi, pf: pf, po: po,
+                                  channels: ch, from: n16, to: n, ld: n)
+    }
+}
+
+// MARK: - backward
+
+/// Backward of the update on `count` columns (row stride ld). In: dH = d/dH_t,
+/// dC = d/dC_t from step t+1, the cached gates (i, f, tanh g, o), C_t, C_{t-1}.
+/// Out: dG [4Ch] (=, d/d pre-activation), dC = d/dC_{t-1} (overwritten);
+/// dpi, dpf, dpo += peephole gradients (nil: no peepholes; pi, pf, po then nil too).
+public func lstmGatesBackward<T: KernelScalar>(
+    dG: UnsafeMutablePointer<T>, dC: UnsafeMutablePointer<T>, dH: UnsafePointer<T>,
+    gates: UnsafePointer<T>, c cT: UnsafePointer<T>, cPrev: UnsafePointer<T>,
+    pi: UnsafePointer<T>?, pf: UnsafePointer<T>?, po: UnsafePointer<T>?,
+    dpi: UnsafeMutablePointer<T>?, dpf: UnsafeMutablePointer<T>?, dpo: UnsafeMutablePointer<T>?,
+    channels ch: Int, count: Int, ld: Int
+) {
+    if T.self == Float.self {
+        lstmGatesBackwardFloat(dG: cast(dG), dC: cast(dC), dH: cast(dH), gates: cast(gates), c: cast(cT), cPrev: cast(cPrev),
+                               pi: pi.map(cast), pf: pf.map(cast), po: po.map(cast),
+                               dpi: dpi.map(cast), dpf: dpf.map(cast), dpo: dpo.map(cast), channels: ch, count: count, ld: ld)
+        return
+    }
+    lstmGatesBackwardReference(dG: dG, dC: dC, dH: dH, gates: gates, c: cT, cPrev: cPrev, pi: pi, pf: pf, po: po,
+                               dpi: dpi, dpf: dpf, dpo: dpo, channels: ch, from: 0, to: count, ld: ld)
+}
+
+/// Scalar reference of lstmGatesBackward on columns from ..< to.
+public func lstmGatesBackwardReference<T: KernelScalar>(
+    dG: UnsafeMutablePointer<T>, dC: UnsafeMutablePointer<T>, dH: UnsafePointer<T>,
+    gates: UnsafePointer<T>, c cT: UnsafePointer<T>, cPrev: UnsafePointer<T>,
+    pi: UnsafePointer<T>?, pf: UnsafePointer<T>?, po: UnsafePointer<T>?,
+    dpi: UnsafeMutablePointer<T>?, dpf: UnsafeMutablePointer<T>?, dpo: UnsafeMutablePointer<T>?,
+    channels ch: Int, from j0: Int, to j1: Int, ld: Int
+) {
+    for c in 0 ..< ch {
+        let iv = gates + c * ld, fv = gates + (ch + c) * ld, gv = gates + (2 * ch + c) * ld, ov = gates + (3 * ch + c) * ld
+        let dgi = dG + c * ld, dgf = dG + (ch + c) * ld, dgg = dG + (2 * ch + c) * ld, dgo = dG + (3 * ch + c) * ld
+        let cp = cPrev + c * ld, ct = cT + c * ld, dh = dH + c * ld, dc = dC + c * ld
+        let pic = pi?[c] ?? 0, pfc = pf?[c] ?? 0, poc = po?[c] ?? 0
+        for j in j0 ..< j1 {
+            let i = iv[j], f = fv[j], g = gv[j], o = ov[j]
+            let tc = tanhScalar(ct[j])
+            let dGo = dh[j] * tc * o * (1 - o)
+            let dct = dc[j] + dh[j] * o * (1 - tc * tc) + dGo * poc
+            let dGi = dct * g * i * (1 - i)
+            let dGg = dct * i * (1 - g * g)
+            let dGf = dct * cp[j] * f * (1 - f)
+            dgi[j] = dGi; dgf[j] = dGf; dgg[j] = dGg; dgo[j] = dGo
+            dc[j] = dct * f + dGi * pic + dGf * pfc
+        }
+        if let dpi, let dpf, let dpo {
+            dpi[c] += dotOf(dgi + j0, cp + j0, j1 - j0)
+            dpf[c] += dotOf(dgf + j0, cp + j0, j1 - j0)
+            dpo[c] += dotOf(dgo + j0, ct + j0, j1 - j0)
+        }
+    }
+}
+
+private func lstmGatesBackwardFloat(
+    dG: UnsafeMutablePointer<Float>, dC: UnsafeMutablePointer<Float>, dH: UnsafePointer<Float>,
+    gates: UnsafePointer<Float>, c cT: UnsafePointer<Float>, cPrev: UnsafePointer<Float>,
+    pi: UnsafePointer<Float>?, pf: UnsafePointer<Float>?, po: UnsafePointer<Float>?,
+    dpi: UnsafeMutablePointer<Float>?, dpf: UnsafeMutablePointer<Float>?, dpo: UnsafeMutablePointer<Float>?,
+    channels ch: Int, count: Int, ld: Int
+) {
+    let n16 = count & ~15
+    for c in 0 ..< ch {
+        let iv = gates + c * ld, fv = gates + (ch + c) * ld, gv = gates + (2 * ch + c) * ld, ov = gates + (3 * ch + c) * ld
+        let dgi = dG + c * ld, dgf = dG + (ch + c) * ld, dgg = dG + (2 * ch + c) * ld, dgo = dG + (3 * ch + c) * ld
+        let cp = cPrev + c * ld, ct = cT + c * ld, dh = dH + c * ld, dc = dC + c * ld
+        let pic = pi?[c] ?? 0, pfc = pf?[c] ?? 0, poc = po?[c] ?? 0
+        var si = F16(), sf = F16(), so = F16()
+        var j = 0
+        while j < n16 {
+            let i = load16(iv + j), f = load16(fv + j), g = load16(gv + j), o = load16(ov + j)
+            let cpv = load16(cp + j), ctv = load16(ct + j), dhv = load16(dh + j)
+            let tc = tanh16(ctv)
+            let dGo = dhv * tc * o * (1 - o)
+            let dct = load16(dc + j) + dhv * o * (1 - tc * tc) + dGo * poc
+            let dGi = dct * g * i * (1 - i)
+            let dGg = dct * i * (1 - g * g)
+            let dGf = dct * cpv * f * (1 - f)
+            store16(dGi, dgi + j); store16(dGf, dgf + j); store16(dGg, dgg + j); store16(dGo, dgo + j)
+            store16(dct * f + dGi * pic + dGf * pfc, dc + j)
+            si = si.addingProduct(dGi, cpv); sf = sf.addingProduct(dGf, cpv); so = so.addingProduct(dGo, ctv)
+            j += 16
+        }
+        if let dpi, let dpf, let dpo {
+            dpi[c] += si.sum(); dpf[c] += sf.sum(); dpo[c] += so.sum()
+        }
+    }
+    if n16 < count {
+        lstmGatesBackwardReference(dG: dG, dC: dC, dH: dH, gates: gates, c: cT, cPrev: cPrev, pi: pi, pf: pf, po: po,
+                                   dpi: dpi, dpf: dpf, dpo: dpo, channels: ch, from: n16, to: count, ld: ld)
+    }
+}

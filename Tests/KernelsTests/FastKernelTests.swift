@@ -1,0 +1,123 @@
+import XCTest
+import Kernels
+
+/// The Float SIMD paths (AVX-512 code, run only for Float) against their scalar
+/// references on the same Float inputs. The Double gradient checks run the
+/// references, so these tests are what ties the fast code to the checked one.
+/// Tolerance: the fast code sums products in another order (and with FMA), so
+/// results agree to a few ulp of the values involved: 1e-5 relative to 1 + |ref|.
+final class FastKernelTests: XCTestCase {
+    static func random(_ n: Int, seed: UInt64, scale: Double = 1) -> [Float] {
+        var r = CounterRNG(seed: seed)
+        return (0 ..< n).map { _ in Float(r.uniform(-scale, scale)) }
+    }
+
+    func assertClose(_ a: [Float], _ b: [Float], _ what: String, tol: Float = 1e-5, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(a.count, b.count, what, file: file, line: line)
+        var worst: Float = 0
+        for i in a.indices { worst = max(worst, abs(a[i] - b[i]) / (1 + abs(b[i]))) }
+        XCTAssertLessThan(worst, tol, what, file: file, line: line)
+    }
+
+    func testFastExp16IsTheScalarExpLaneByLane() {
+        var x: Float = -100
+        while x < 100 {
+            var v = SIMD16<Float>()
+            for l in 0 ..< 16 { v[l] = x + Float(l) * 0.37 }
+            let e = fastExp16(v), s = sigmoid16(v), t = tanh16(v)
+            for l in 0 ..< 16 {
+                XCTAssertEqual(e[l].bitPattern, fastExpFloat(v[l]).bitPattern, "exp(\(v[l]))")
+                XCTAssertEqual(s[l].bitPattern, sigmoidScalar(v[l]).bitPattern, "sigmoid(\(v[l]))")
+                XCTAssertEqual(t[l].bitPattern, tanhScalar(v[l]).bitPattern, "tanh(\(v[l]))")
+            }
+            x += 5.9
+        }
+        // bounds and infinities as in the scalar code (NaN: see testGatesPropagateNaN)
+        let special = SIMD16<Float>(.infinity, -.infinity, 0, -0.0, 88.7, 88.71, -87.3, -87.31, 1e30, -1e30,
+                                    .leastNonzeroMagnitude, 1, -1, 20, -20, 1e-30)
+        let e = fastExp16(special), s = sigmoid16(special), t = tanh16(special)
+        for l in 0 ..< 16 {
+            let x = special[l]
+            XCTAssertEqual(e[l].bitPattern, fastExpFloat(x).bitPattern, "exp(\(x))")
+            XCTAssertEqual(s[l].bitPattern, sigmoidScalar(x).bitPattern, "sigmoid(\(x))")
+            XCTAssertEqual(t[l].bitPattern, tanhScalar(x).bitPattern, "tanh(\(x))")
+        }
+    }
+
+    /// A NaN in any input of a column makes every output of that column NaN
+    /// (the loss then is NaN and the trainer skips the step), as in the scalar code.
+    func testGatesPropagateNaN() {
+        let (ch, r, n) = (2, 3, 32)
+        let wg = Self.random(4 * ch * r, seed: 1), bias = Self.random(4 * ch, seed: 3), p = Self.random(ch, seed: 5)
+        var mt = Self.random(r * n, seed: 2), cPrev = Self.random(ch * n, seed: 4)
+        mt[1 * n + 5] = .nan          // column 5: every gate of every channel
+        cPrev[1 * n + 20] = .nan      // column 20 of channel 1
+        var g = [Float](repeating: 0, count: 4 * ch * n), c = [Float](repeating: 0, count: ch * n), h = c
+        fusedGatesForward(gates: &g, c: &c, h: &h, cPrev: cPrev, mt: mt, wg: wg, bias: bias, pi: p, pf: p, po: p,
+                          channels: ch, rank: r, n: n)
+        for cc in 0 ..< ch {
+            XCTAssertTrue(h[cc * n + 5].isNaN && c[cc * n + 5].isNaN)
+            XCTAssertTrue(h[cc * n + 6].isFinite)
+        }
+        XCTAssertTrue(h[1 * n + 20].isNaN && c[1 * n + 20].isNaN)
+        XCTAssertTrue(h[0 * n + 20].isFinite)
+        var g2 = Self.random(4 * ch * n, seed: 8)
+        g2[3 * ch * n + 7] = .nan     // o gate of channel 0, column 7
+        var c2 = c, h2 = h
+        lstmGatesForward(gates: &g2, c: &c2, h: &h2, cPrev: Self.random(ch * n, seed: 9), bias: bias, pi: nil, pf: nil, po: nil,
+                         channels: ch, count: n, ld: n)
+        XCTAssertTrue(h2[7].isNaN)
+        XCTAssertTrue(h2[8].isFinite && h2[n + 7].isFinite)
+    }
+
+    /// Columns: two full 16-blocks, more than one 256-chunk in the fused
+    /// forward, and a tail of 5 the scalar code handles.
+    func testGatesMatchReference() {
+        for (ch, r, n) in [(3, 5, 37), (4, 16, 16 * 33 + 5), (2, 1, 16)] {
+            let wg = Self.random(4 * ch * r, seed: 1, scale: 0.7), mt = Self.random(r * n, seed: 2, scale: 1.5)
+            let bias = Self.random(4 * ch, seed: 3), cPrev = Self.random(ch * n, seed: 4, scale: 2)
+            let pi = Self.random(ch, seed: 5), pf = Self.random(ch, seed: 6), po = Self.random(ch, seed: 7)
+            // forward, fused with the product
+            var gF = [Float](repeating: 0, count: 4 * ch * n), cF = [Float](repeating: 0, count: ch * n), hF = cF
+            var gR = gF, cR = cF, hR = hF
+            fusedGatesForward(gates: &gF, c: &cF, h: &hF, cPrev: cPrev, mt: mt, wg: wg, bias: bias, pi: pi, pf: pf, po: po,
+                              channels: ch, rank: r, n: n)
+            fusedGatesForwardReference(gates: &gR, c: &cR, h: &hR, cPrev: cPrev, mt: mt, wg: wg, bias: bias, pi: pi, pf: pf, po: po,
+                                       channels: ch, rank: r, n: n)
+            assertClose(gF, gR, "fused gates ch \(ch) r \(r) n \(n)")
+            assertClose(cF, cR, "fused C_t")
+            assertClose(hF, hR, "fused H_t")
+            // forward from G in memory, without peepholes (ConvLSTM)
+            let g0 = Self.random(4 * ch * n, seed: 8, scale: 3)
+            var g1 = g0, g2 = g0
+            var c1 = [Float](repeating: 0, count: ch * n), c2 = c1, h1 = c1, h2 = c1
+            lstmGatesForward(gates: &g1, c: &c1, h: &h1, cPrev: cPrev, bias: bias, pi: nil, pf: nil, po: nil, channels: ch, count: n, ld: n)
+            lstmGatesForwardReference(gates: &g2, c: &c2, h: &h2, cPrev: cPrev, bias: bias, pi: nil, pf: nil, po: nil,
+                                      channels: ch, from: 0, to: n, ld: n)
+            assertClose(g1, g2, "gates"); assertClose(c1, c2, "C_t"); assertClose(h1, h2, "H_t")
+            // backward, with and without peepholes
+            let dH = Self.random(ch * n, seed: 9), dC0 = Self.random(ch * n, seed: 10)
+            for peep in [true, false] {
+                var dG1 = [Float](repeating: 0, count: 4 * ch * n), dG2 = dG1
+                var dC1 = dC0, dC2 = dC0
+                var dp1 = [Float](repeating: 0.5, count: 3 * ch), dp2 = dp1
+                dp1.withUnsafeMutableBufferPointer { d1 in
+                    dp2.withUnsafeMutableBufferPointer { d2 in
+                        let p1 = d1.baseAddress!, p2 = d2.baseAddress!
+                        lstmGatesBackward(dG: &dG1, dC: &dC1, dH: dH, gates: gR, c: cR, cPrev: cPrev,
+                                          pi: peep ? pi : nil, pf: peep ? pf : nil, po: peep ? po : nil,
+                                          dpi: peep ? p1 : nil, dpf: peep ? p1 + ch : nil, dpo: peep ? p1 + 2 * ch : nil,
+                                          channels: ch, count: n, ld: n)
+                        lstmGatesBackwardReference(dG: &dG2, dC: &dC2, dH: dH, gates: gR, c: cR, cPrev: cPrev,
+                                                   pi: peep ? pi : nil, pf: peep ? pf : nil, po: peep ? po : nil,
+                                                   dpi: peep ? p2 : nil, dpf: peep ? p2 + ch : nil, dpo: peep ? p2 + 2 * ch : nil,
+                                                   channels: ch, from: 0, to: n, ld: n)
+                    }
+                }
+                assertClose(dG1, dG2, "dG peepholes \(peep)")
+                assertClose(dC1, dC2, "dC_{t-1} peepholes \(peep)")
+                assertClose(dp1, dp2, "peephole gradients \(peep)", tol: 1e-4)
+            }
+        }
+    }
+}

@@ -1,0 +1,344 @@
+"""faconvlstm vs the PyTorch peer: training samples/s, GFLOP/s against the
+machine's sgemm rate, peak RSS, FAConvLSTM / ConvLSTM step time, 2-rank scaling.
+
+Run through scripts/bench.sh (it builds the binary and the torch venv first).
+Every measurement is a fresh process; the runs of one (config, threads) pair
+are interleaved round by round (Swift FA, torch eager FA, torch compile FA,
+Swift ConvLSTM, ...), so all sides see the same machine load, and each figure
+is the median over the rounds of each run's median step. On a shared machine
+the ratios are what count.
+
+torch.compile: each process re-traces the model (dynamo) but inductor's
+compiled kernels are cached on disk (TORCHINDUCTOR_CACHE_DIR, kept in the
+output directory), so only the first compile of a config is slow (1-5 min).
+The "first step" column of the raw JSON shows it.
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+CONFIGS = {
+    # name: (hidden, height, width, steps, samples)
+    "small": (16, 32, 32, 8, 4),
+    "default": (32, 32, 32, 8, 4),
+    "large": (64, 64, 64, 8, 4),
+}
+# timed / untimed steps per process, by config (large steps take seconds)
+ITERS = {"small": (8, 2), "default": (6, 2), "large": (3, 1)}
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run_json(cmd, env=None, timeout=3600):
+    e = dict(os.environ)
+    e.update(env or {})
+    t0 = time.time()
+    p = subprocess.run(cmd, capture_output=True, text=True, env=e, timeout=timeout)
+    if p.returncode != 0:
+        log(f"FAILED ({p.returncode}): {' '.join(cmd)}\n{p.stderr[-2000:]}")
+        return None
+    line = [l for l in p.stdout.splitlines() if l.startswith("{")][-1]
+    d = json.loads(line)
+    d["_wall_s"] = time.time() - t0
+    return d
+
+
+def swift_bench(a, cell, cfg, threads):
+    hidden, h, w, t, b = CONFIGS[cfg]
+    it, wu = ITERS[cfg]
+    cmd = [a.bin, "bench", "--json", "--cell", cell, "--set", f"model.hidden={hidden}", "--height", str(h), "--width", str(w),
+           "--steps", str(t), "--samples", str(b), "--threads", str(threads), "--iterations", str(it), "--warmup", str(wu)]
+    return run_json(cmd)
+
+
+def torch_bench(a, cell, cfg, threads, mode):
+    hidden, h, w, t, b = CONFIGS[cfg]
+    it, wu = ITERS[cfg]
+    if mode == "compile":
+        wu = max(wu, 2)   # the first step compiles (or loads the cache); one more to settle
+    cmd = [a.py, os.path.join(ROOT, "scripts/peers/torch_bench.py"), "--json", "--mode", mode, "--cell", cell,
+           "--hidden", str(hidden), "--height", str(h), "--width", str(w), "--steps", str(t), "--samples", str(b),
+           "--threads", str(threads), "--iterations", str(it), "--warmup", str(wu)]
+    env = {"TORCHINDUCTOR_CACHE_DIR": os.path.join(a.out, "inductor-cache"), "OMP_NUM_THREADS": str(threads)}
+    d = run_json(cmd, env=env, timeout=3600)
+    if d is not None and not d.get("available", True):
+        log(f"torch.compile unavailable: {d.get('reason')}")
+        return None
+    return d
+
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def sgemm_run(a, threads):
+    return run_json([a.bin, "bench", "--sgemm", str(a.sgemm_size), "--threads", str(threads), "--iterations", "5",
+                     "--warmup", "1", "--json"])
+
+
+def sgemm_summary(a, runs):
+    runs = [r for r in runs if r]
+    return {"gflops_median": med([r["gflops_median"] for r in runs]), "gflops_best": max(r["gflops_best"] for r in runs),
+            "blas_core": runs[0]["blas_core"], "size": a.sgemm_size, "runs": len(runs)}
+
+
+def machine():
+    info = {"platform": platform.platform(), "nproc": os.cpu_count()}
+    try:
+        with open("/proc/cpuinfo") as f:
+            txt = f.read()
+        for line in txt.splitlines():
+            if line.startswith("model name") and "cpu" not in info:
+                info["cpu"] = line.split(":", 1)[1].strip()
+            if line.startswith("flags") and "simd" not in info:
+                fl = set(line.split(":", 1)[1].split())
+                info["simd"] = " ".join(x for x in ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl",
+                                                     "avx512_bf16", "amx_tile") if x in fl)
+    except OSError:
+        pass
+    info["loadavg_start"] = os.getloadavg()
+    return info
+
+
+def train_run(a, data, ranks, run, steps):
+    """One `faconvlstm train` under mpirun on the synthetic set in `data`:
+    (median samples/s of the steps after the first 3, peak RSS of each rank)."""
+    subprocess.run(["rm", "-rf", run])
+    cfg = run + ".toml"
+    with open(cfg, "w") as f:
+        f.write(f"""seed = 1
+run_dir = "{run}"
+[model]
+cell = "faconvlstm"
+[data]
+files = ["{data}/synth.nc"]
+variables = ["tas", "psl", "uas", "vas"]
+tile_height = 32
+tile_width = 32
+window = 8
+[train]
+steps = {steps}
+global_batch = 8
+micro_batch = 4
+threads = 1
+log_every = 1
+validate_every = 0
+check_params_every = 0
+[checkpoint]
+every_steps = 0
+every_minutes = 0
+""")
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OPENBLAS_NUM_THREADS="1")
+    cmd = ["mpirun", "--oversubscribe", "-np", str(ranks), "-x", "OPENBLAS_NUM_THREADS=1",
+           "/usr/bin/time", "-f", "MAXRSS_KB %M", a.bin, "train", "--config", cfg]
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if p.returncode != 0:
+        log(f"training run failed ({ranks} ranks): {p.stderr[-1500:]}")
+        return None, []
+    sps = []
+    with open(os.path.join(run, "metrics.jsonl")) as f:
+        for line in f:
+            r = json.loads(line)
+            if r.get("step", 0) >= 3 and r.get("samples_per_s"):
+                sps.append(r["samples_per_s"])
+    return med(sps), [int(l.split()[1]) * 1024 for l in p.stderr.splitlines() if l.startswith("MAXRSS_KB")]
+
+
+def synth(a, times):
+    data = os.path.join(a.out, f"synth-{times}")
+    if not os.path.exists(os.path.join(data, "synth.nc")):
+        subprocess.run([a.bin, "synth", "--out", data, "--times", str(times), "--height", "64", "--width", "64",
+                        "--variables", "4"], check=True, capture_output=True)
+    return data
+
+
+def scaling(a):
+    """2 ranks x 1 thread vs 1 rank x 1 thread: real training (faconvlstm train) on a
+    synthetic NetCDF set (4 variables, 64 x 64 grid), samples/s from
+    <run>/metrics.jsonl. Then 1 rank on a set 8x as long: peak RSS must not grow."""
+    data = synth(a, a.synth_times)
+    results = {1: [], 2: []}
+    rss = {1: [], 2: []}
+    for rnd in range(a.rounds):
+        for ranks in (1, 2):
+            sps, r = train_run(a, data, ranks, os.path.join(a.out, f"scaling-run-{ranks}"), a.scaling_steps)
+            if sps is None:
+                continue
+            results[ranks].append(sps)
+            rss[ranks] += r
+            log(f"  scaling round {rnd + 1}: {ranks} rank(s) {sps:.1f} samples/s")
+    big = synth(a, a.synth_times * 8)
+    _, rss_big = train_run(a, big, 1, os.path.join(a.out, "scaling-run-bigdata"), a.scaling_steps)
+    one, two = med(results[1]), med(results[2])
+    return {"one_rank_samples_per_s": one, "two_rank_samples_per_s": two,
+            "ratio": two / one if one and two else None, "rounds": results,
+            "peak_rss_per_rank_bytes": {k: max(v) if v else None for k, v in rss.items()},
+            "data_frames": [a.synth_times, a.synth_times * 8],
+            "peak_rss_1rank_bytes_by_data": [max(rss[1]) if rss[1] else None, max(rss_big) if rss_big else None]}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", default=os.path.join(ROOT, ".build/release/faconvlstm"))
+    ap.add_argument("--py", default=os.path.join(ROOT, ".venv-peer/bin/python"))
+    ap.add_argument("--out", default=os.path.join(ROOT, "runs/bench"))
+    ap.add_argument("--configs", default="small,default,large")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved repeats of every run")
+    ap.add_argument("--config-rounds", default="",
+                    help="rounds per config overriding --rounds, e.g. small=1,large=1 (a shorter run on a slow machine)")
+    ap.add_argument("--no-compile", action="store_true", help="skip torch.compile")
+    ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch peer entirely")
+    ap.add_argument("--no-scaling", action="store_true", help="skip the 2-rank training run")
+    ap.add_argument("--sgemm-size", type=int, default=2048)
+    ap.add_argument("--scaling-steps", type=int, default=20)
+    ap.add_argument("--synth-times", type=int, default=64)
+    a = ap.parse_args()
+    os.makedirs(a.out, exist_ok=True)
+    configs = [c for c in a.configs.split(",") if c]
+    threads = [int(t) for t in a.threads.split(",") if t]
+    for c in configs:
+        if c not in CONFIGS:
+            ap.error(f"unknown config {c} (small, default, large)")
+    rounds = {c: a.rounds for c in configs}
+    for item in [x for x in a.config_rounds.split(",") if x]:
+        c, _, n = item.partition("=")
+        if c not in CONFIGS or not n.isdigit() or int(n) < 1:
+            ap.error(f"--config-rounds: expected config=N (N >= 1), got {item}")
+        if c in rounds:
+            rounds[c] = int(n)
+
+    report = {"machine": machine(), "configs": {c: CONFIGS[c] for c in configs}, "rows": [], "rounds": a.rounds,
+              "rounds_by_config": rounds}
+    log(f"bench: {report['machine'].get('cpu')}, load {report['machine']['loadavg_start']}")
+    # sgemm: measured at the start and once in every round of every config, so the
+    # GEMM rate sees the same load as the training runs it is compared with
+    sg_runs = {t: [sgemm_run(a, t)] for t in threads}
+    for t in threads:
+        log(f"  sgemm {a.sgemm_size}^3, {t} thread(s): {sg_runs[t][0]['gflops_median']:.1f} GFLOP/s, "
+            f"OpenBLAS {sg_runs[t][0]['blas_core']}")
+
+    modes = [] if a.no_torch else (["eager"] if a.no_compile else ["eager", "compile"])
+    for cfg in configs:
+        for t in threads:
+            runs = {(cell, impl): [] for cell in ("faconvlstm", "convlstm") for impl in ["swift"] + modes}
+            for rnd in range(rounds[cfg]):
+                sg_runs[t].append(sgemm_run(a, t))
+                for cell in ("faconvlstm", "convlstm"):
+                    runs[(cell, "swift")].append(swift_bench(a, cell, cfg, t))
+                    for m in modes:
+                        runs[(cell, m)].append(torch_bench(a, cell, cfg, t, m))
+                log(f"  {cfg} {t} thread(s): round {rnd + 1}/{rounds[cfg]} done")
+            for cell in ("faconvlstm", "convlstm"):
+                sw = [r for r in runs[(cell, "swift")] if r]
+                row = {"config": cfg, "threads": t, "cell": cell, "rounds": rounds[cfg]}
+                if sw:
+                    ms = med([r["median_ms_per_step"] for r in sw])
+                    b = sw[0]["samples"]
+                    row.update({"swift_ms": ms, "swift_sps": b / ms * 1e3,
+                                "swift_cpu_ms": med([r["cpu_ms_per_step"] for r in sw]),
+                                "gflops": sw[0]["training_flops_per_sample"] * b / ms * 1e-6,
+                                "swift_rss": max(r["peak_rss_bytes"] for r in sw), "estimate": sw[0]["estimated_bytes"],
+                                "swift_base_rss": max(r.get("baseline_rss_bytes", 0) for r in sw),
+                                "swift_runs_ms": [r["median_ms_per_step"] for r in sw]})
+                    row["sgemm_gflops"] = sgemm_summary(a, sg_runs[t])["gflops_median"]
+                    row["gflops_vs_sgemm"] = row["gflops"] / row["sgemm_gflops"]
+                for m in modes:
+                    tr = [r for r in runs[(cell, m)] if r]
+                    if tr:
+                        tm = med([r["ms_per_step"] for r in tr])
+                        row[f"{m}_ms"] = tm
+                        row[f"{m}_sps"] = tr[0]["samples"] / tm * 1e3
+                        row[f"{m}_rss"] = max(r["peak_rss_bytes"] for r in tr)
+                        row[f"{m}_runs_ms"] = [r["ms_per_step"] for r in tr]
+                        if "swift_ms" in row:
+                            row[f"vs_{m}"] = tm / row["swift_ms"]
+                        if m == "compile":
+                            row["compile_first_step_s"] = max(r.get("first_step_seconds", 0) for r in tr)
+                report["rows"].append(row)
+            fa = [r for r in report["rows"] if r["config"] == cfg and r["threads"] == t and r["cell"] == "faconvlstm"][-1]
+            cv = [r for r in report["rows"] if r["config"] == cfg and r["threads"] == t and r["cell"] == "convlstm"][-1]
+            if "swift_ms" in fa and "swift_ms" in cv:
+                fa["fa_over_conv_step"] = fa["swift_ms"] / cv["swift_ms"]
+                fa["fa_over_conv_cpu"] = fa["swift_cpu_ms"] / cv["swift_cpu_ms"]
+
+    report["sgemm"] = {t: sgemm_summary(a, sg_runs[t]) for t in threads}
+    if not a.no_scaling:
+        log("  2-rank scaling (faconvlstm train on synthetic data)")
+        report["scaling"] = scaling(a)
+    report["machine"]["loadavg_end"] = os.getloadavg()
+    with open(os.path.join(a.out, "bench.json"), "w") as f:
+        json.dump(report, f, indent=1, sort_keys=True)
+    print_table(report, modes)
+
+
+def fmt(v, spec=".1f", none="-"):
+    return none if v is None else format(v, spec)
+
+
+def print_table(rep, modes):
+    m = rep["machine"]
+    print(f"machine: {m.get('cpu')}, {m.get('nproc')} CPUs, {m.get('simd')}")
+    print(f"load average: start {' '.join(f'{x:.1f}' for x in m['loadavg_start'])}, "
+          f"end {' '.join(f'{x:.1f}' for x in m['loadavg_end'])}; medians over interleaved rounds: "
+          f"{', '.join(f'{c} {n}' for c, n in rep.get('rounds_by_config', {}).items()) or rep['rounds']}")
+    for t, s in rep["sgemm"].items():
+        print(f"sgemm {s['size']}^3, {t} thread(s), OpenBLAS {s['blas_core']}: {s['gflops_median']:.1f} GFLOP/s median "
+              f"of {s['runs']} runs interleaved with the training runs, {s['gflops_best']:.1f} best")
+    print()
+    head = ["config", "thr", "cell", "swift sps", "ms/step"]
+    for mo in modes:
+        head += [f"{mo} sps", f"x {mo}"]
+    head += ["FA/Conv", "GFLOP/s", "% sgemm", "RSS MiB", "base MiB", "est MiB", "RSS/est", "(RSS-base)/est"]
+    for mo in modes:
+        head += [f"{mo} RSS"]
+    rows = []
+    for r in rep["rows"]:
+        row = [r["config"], str(r["threads"]), "FA" if r["cell"] == "faconvlstm" else "Conv",
+               fmt(r.get("swift_sps")), fmt(r.get("swift_ms"))]
+        for mo in modes:
+            row += [fmt(r.get(f"{mo}_sps")), fmt(r.get(f"vs_{mo}"), ".2f")]
+        row += [fmt(r.get("fa_over_conv_step"), ".3f"), fmt(r.get("gflops")),
+                fmt(r["gflops_vs_sgemm"] * 100 if "gflops_vs_sgemm" in r else None, ".0f"),
+                fmt(r["swift_rss"] / 2**20 if "swift_rss" in r else None),
+                fmt(r["swift_base_rss"] / 2**20 if "swift_base_rss" in r else None),
+                fmt(r["estimate"] / 2**20 if "estimate" in r else None),
+                fmt(r["swift_rss"] / r["estimate"] if "swift_rss" in r else None, ".2f"),
+                fmt((r["swift_rss"] - r["swift_base_rss"]) / r["estimate"] if "swift_rss" in r else None, ".2f")]
+        for mo in modes:
+            row += [fmt(r[f"{mo}_rss"] / 2**20 if f"{mo}_rss" in r else None, ".0f")]
+        rows.append(row)
+    widths = [max(len(h), *(len(x[i]) for x in rows)) if rows else len(h) for i, h in enumerate(head)]
+    print("  ".join(h.rjust(w) for h, w in zip(head, widths)))
+    for row in rows:
+        print("  ".join(x.rjust(w) for x, w in zip(row, widths)))
+    print()
+    print("sps = training samples/s (forward + backward + AdamW, Float32); x eager / x compile = torch step time / "
+          "faconvlstm step time; FA/Conv = FAConvLSTM step time / ConvLSTM step time (faconvlstm); GFLOP/s counted as "
+          "`faconvlstm describe` does, % sgemm against the sgemm median at the same threads; RSS = peak (VmHWM); "
+          "base = RSS before the model is built (Swift runtime, Foundation, OpenBLAS: fixed); "
+          "est = MemoryEstimate (parameters, gradients, AdamW, activations, scratch).")
+    if "scaling" in rep:
+        s = rep["scaling"]
+        print(f"2-rank scaling (faconvlstm train, default model, 32x32 tiles, global batch 8): 1 rank x 1 thread "
+              f"{fmt(s['one_rank_samples_per_s'])} samples/s, 2 ranks x 1 thread {fmt(s['two_rank_samples_per_s'])} "
+              f"samples/s, ratio {fmt(s['ratio'], '.2f')}; peak RSS per rank "
+              f"{', '.join(f'{k} rank(s): {fmt(v / 2**20 if v else None)} MiB' for k, v in s['peak_rss_per_rank_bytes'].items())}")
+        small, big = s["peak_rss_1rank_bytes_by_data"]
+        print(f"peak RSS of 1 rank with {s['data_frames'][0]} frames of data: {fmt(small / 2**20 if small else None)} MiB, "
+              f"with {s['data_frames'][1]} frames: {fmt(big / 2**20 if big else None)} MiB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,28 +1,16 @@
 import Foundation
+import TestSupport
 import XCTest
 
-/// Runs the built `faconvlstm` binary (FACONVLSTM_BIN, else .build/release/faconvlstm).
+/// `faconvlstm args...` through TestSupport: exit status and stdout + stderr.
 func runCLI(_ args: [String]) throws -> (status: Int32, out: String) {
-    let bin = ProcessInfo.processInfo.environment["FACONVLSTM_BIN"]
-        ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent(".build/release/faconvlstm").path
-    guard FileManager.default.isExecutableFile(atPath: bin) else {
-        // A missing binary is a failure, not a skip: scripts/test.sh builds it first.
-        throw CLIError(message: "no faconvlstm binary at \(bin) (run scripts/test.sh, which builds it)")
+    // A missing binary is a failure, not a skip: scripts/test.sh builds it first.
+    guard FAConvLSTMBinary.exists else {
+        throw TestFailure("no faconvlstm binary at \(FAConvLSTMBinary.path) (run scripts/test.sh, which builds it)")
     }
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: bin)
-    p.arguments = args
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    try p.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    let r = FAConvLSTMBinary.run(args)
+    return (r.status, r.output)
 }
-
-struct CLIError: Error { let message: String }
 
 final class DescribeCLITests: XCTestCase {
     /// The default config's total, counted by hand in ParameterLayoutTests:

@@ -1,7 +1,7 @@
 import Foundation
 
 /// The faconvlstm binary (usually under mpirun) started in the background, so
-/// a test can signal it while it runs. Output goes to files, as in `launch`.
+/// a test can signal it while it runs; `FAConvLSTMBinary.launch` runs one to the end.
 public final class RunningBinary: @unchecked Sendable {
     // @unchecked: used from the one test thread that started it.
     public let process = Process()
@@ -10,16 +10,21 @@ public final class RunningBinary: @unchecked Sendable {
     private let errH: FileHandle
 
     /// Starts `mpirun -np ranks faconvlstm args...` like `FAConvLSTMBinary.mpirun`.
-    public init(mpiRanks ranks: Int, _ args: [String], environment: [String: String] = [:]) throws {
+    public convenience init(mpiRanks ranks: Int, _ args: [String], environment: [String: String] = [:]) throws {
+        let (arguments, env) = FAConvLSTMBinary.mpirunCommand(ranks: ranks, args, environment: environment)
+        try self.init(executable: "/usr/bin/env", arguments, environment: env)
+    }
+
+    /// Starts `executable args...` with `environment` added to this process's.
+    /// Output goes to files, not pipes: a chatty child can never block on a full pipe.
+    public init(executable: String, _ args: [String], environment: [String: String], currentDirectory: String? = nil) throws {
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
-        env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
-        env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["mpirun", "--oversubscribe", "-np", String(ranks), "-x", "OPENBLAS_NUM_THREADS=1"]
-            + environment.keys.sorted().flatMap { ["-x", $0] } + [FAConvLSTMBinary.path] + args
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = args
         process.environment = env
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("faconvlstm-bg-\(UUID().uuidString)")
+        if let d = currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: d) }
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("faconvlstm-run-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         _ = FileManager.default.createFile(atPath: dir.appendingPathComponent("out").path, contents: nil)
         _ = FileManager.default.createFile(atPath: dir.appendingPathComponent("err").path, contents: nil)
@@ -27,7 +32,10 @@ public final class RunningBinary: @unchecked Sendable {
         errH = try FileHandle(forWritingTo: dir.appendingPathComponent("err"))
         process.standardOutput = outH
         process.standardError = errH
-        try process.run()
+        do { try process.run() } catch {
+            try? FileManager.default.removeItem(at: dir)
+            throw error
+        }
     }
 
     public var pid: Int32 { process.processIdentifier }

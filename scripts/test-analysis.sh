@@ -20,32 +20,9 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/faconvlstm-analysis-XXXXXX")
 [ -n "${KEEP_WORK:-}" ] || trap 'rm -rf "$work"' EXIT
 start=$(date +%s)
 mpi() { mpirun --oversubscribe -np "$1" -x OPENBLAS_NUM_THREADS=1 "${@:2}"; }
-storm=/usr/share/ncarg/data/cdf
+source scripts/lib/storm_test_config.sh
 
-cat > "$work/storm.toml" <<TOML
-seed = 5
-run_dir = "$work/run"
-[model]
-hidden = 8
-layers = 2
-embed_dim = 4
-attn_stride = 2
-objective = "forecast"
-[data]
-files = ["$storm/Ustorm.cdf", "$storm/Vstorm.cdf", "$storm/Tstorm.cdf", "$storm/Pstorm.cdf"]
-variables = ["u", "v", "t", "p"]
-time_units = "hours since 1996-01-05 00:00"
-validation_range = [56, 63]
-tile_height = 12
-tile_width = 12
-halo = 1
-window = 4
-[optimizer]
-lr = 0.003
-[train]
-steps = 120
-global_batch = 12
-micro_batch = 2
+{ storm_test_config "$work/run" 120; cat <<TOML; } > "$work/storm.toml"
 log_every = 5
 validate_every = 10
 [checkpoint]

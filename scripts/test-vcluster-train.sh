@@ -16,21 +16,10 @@
 # left behind: no namespace, no process. Exits non-zero if any check fails.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-V=cluster/virtual
-BIN=${FACONVLSTM_BIN:-$PWD/.build/release/faconvlstm}
-log() { echo "test-vcluster-train: $*"; }
-failures=0
-check() {   # check "what" command...: PASS if the command succeeds
-    local what=$1; shift
-    if "$@"; then log "  ok: $what"; else log "  FAIL: $what"; failures=$((failures + 1)); fi
-}
-[ "$(id -u)" -eq 0 ] || { log "FAIL: must run as root (network namespaces)"; exit 1; }
-[ -x "$BIN" ] || { log "FAIL: binary missing at $BIN (run scripts/setup.sh)"; exit 1; }
+TEST_NAME=test-vcluster-train
+source scripts/lib/vcluster_test_preamble.sh
+source scripts/lib/storm_test_config.sh
 command -v ncdump >/dev/null || { log "FAIL: ncdump missing (netcdf-bin; run scripts/setup.sh)"; exit 1; }
-export FACONVLSTM_BIN=$BIN
-# One run of the virtual-cluster tests at a time (they own the fcl-* names).
-exec 9</run/lock
-flock -w 900 9 || { log "FAIL: another run of the virtual-cluster tests holds /run/lock for 15 min"; exit 1; }
 
 work=$(mktemp -d /tmp/fcl-vcluster-train.XXXXXX)
 # KEEP=1 leaves the run directories and logs in $work for a look afterwards.
@@ -52,30 +41,7 @@ procs_of_bin() {
 # 10 steps, validation at 30 and 60, every step's global samples logged.
 STEPS=60
 config() {   # name -> $work/name.toml with run_dir $work/name
-    cat > "$work/$1.toml" <<EOF
-seed = 5
-run_dir = "$work/$1"
-[model]
-hidden = 8
-layers = 2
-embed_dim = 4
-attn_stride = 2
-objective = "forecast"
-[data]
-files = ["/usr/share/ncarg/data/cdf/Ustorm.cdf", "/usr/share/ncarg/data/cdf/Vstorm.cdf", "/usr/share/ncarg/data/cdf/Tstorm.cdf", "/usr/share/ncarg/data/cdf/Pstorm.cdf"]
-variables = ["u", "v", "t", "p"]
-time_units = "hours since 1996-01-05 00:00"
-validation_range = [56, 63]
-tile_height = 12
-tile_width = 12
-halo = 1
-window = 4
-[optimizer]
-lr = 0.003
-[train]
-steps = $STEPS
-global_batch = 12
-micro_batch = 2
+    { storm_test_config "$work/$1" "$STEPS"; cat <<EOF; } > "$work/$1.toml"
 log_every = 1
 validate_every = 30
 check_params_every = 10

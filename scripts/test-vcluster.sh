@@ -5,21 +5,8 @@
 # left behind. Needs root. Exits non-zero if any check fails.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-V=cluster/virtual
-BIN=${FACONVLSTM_BIN:-$PWD/.build/release/faconvlstm}
-log() { echo "test-vcluster: $*"; }
-failures=0
-check() {   # check "what" command...: PASS if the command succeeds
-    local what=$1; shift
-    if "$@"; then log "  ok: $what"; else log "  FAIL: $what"; failures=$((failures + 1)); fi
-}
-[ "$(id -u)" -eq 0 ] || { log "FAIL: must run as root (network namespaces)"; exit 1; }
-[ -x "$BIN" ] || { log "FAIL: binary missing at $BIN (run scripts/setup.sh)"; exit 1; }
-export FACONVLSTM_BIN=$BIN
-# One run of these tests at a time on a machine (they own the fcl-* names):
-# an advisory lock on a directory that always exists, so nothing is created.
-exec 9</run/lock
-flock -w 900 9 || { log "FAIL: another run of the virtual-cluster tests holds /run/lock for 15 min"; exit 1; }
+TEST_NAME=test-vcluster
+source scripts/lib/vcluster_test_preamble.sh
 
 work=$(mktemp -d /tmp/fcl-vcluster-test.XXXXXX)
 trap 'bash $V/vcluster.sh down >/dev/null 2>&1; rm -rf "$work"' EXIT

@@ -169,17 +169,7 @@ public final class AnalysisSession {
     /// Runs `body` on every rank; a failure anywhere becomes the same error on
     /// every rank (exit code 2 for config and data errors, unless it says otherwise).
     public static func agreed<T>(_ comm: Communicator, _ body: () throws -> T) throws -> T {
-        try RunTermination.agreeing(comm) {
-            do { return try body() } catch let e as RunError { throw e } catch let e as DataError {
-                throw RunError(e.message, exitCode: e.atRunTime ? .failure : .badInput)
-            } catch let e as ConfigFileError {
-                throw RunError(e.message, exitCode: .badInput)
-            } catch let e as ConfigError {
-                throw RunError(e.message, exitCode: .badInput)
-            } catch {
-                throw RunError(String(describing: error), exitCode: .failure)
-            }
-        }
+        try Trainer.agreed(comm, exitCode: .failure, body)
     }
 }
 

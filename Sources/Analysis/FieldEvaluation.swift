@@ -150,21 +150,7 @@ public struct FieldScores: Sendable {
                 ("definition", "per grid point over the output frames of the time range: rmse = sqrt(mean (prediction - truth)^2), bias = mean (prediction - truth); persistence and climatology baselines likewise (docs/outputs.md)"),
                 ("time_range", "\(s.label(s.frames.lowerBound)) to \(s.label(s.frames.upperBound - 1))"),
             ])
-            try root.defineDimension(grid.rowDimension, length: grid.height)
-            try root.defineDimension(grid.columnDimension, length: grid.width)
-            var coordinates: [(NetCDFVariable, [Double])] = []
-            if let lat = grid.latitudes {
-                let v = try root.defineVariable(grid.rowDimension, type: .double, dimensions: [grid.rowDimension])
-                try v.setAttribute("standard_name", .text("latitude"))
-                try v.setAttribute("units", .text("degrees_north"))
-                coordinates.append((v, lat))
-            }
-            if let lon = grid.longitudes {
-                let v = try root.defineVariable(grid.columnDimension, type: .double, dimensions: [grid.columnDimension])
-                try v.setAttribute("standard_name", .text("longitude"))
-                try v.setAttribute("units", .text("degrees_east"))
-                coordinates.append((v, lon))
-            }
+            let coordinates = try grid.defineCoordinates(in: root, axisAttributes: false)
             let dims = [grid.rowDimension, grid.columnDimension]
             var out: [(NetCDFVariable, [Double])] = []
             for v in 0 ..< V {
@@ -191,5 +177,27 @@ public struct FieldScores: Sendable {
             }
             for (v, values) in coordinates + out { try v.writeAll(values) }
         }
+    }
+}
+
+extension Grid {
+    /// Defines the grid's row and column dimensions in `root`, with latitude
+    /// and longitude coordinate variables where the data has them (and `axis`
+    /// Y / X when `axisAttributes`); returns them with the values to write
+    /// once out of define mode.
+    func defineCoordinates(in root: NetCDFGroup, axisAttributes: Bool) throws -> [(NetCDFVariable, [Double])] {
+        try root.defineDimension(rowDimension, length: height)
+        try root.defineDimension(columnDimension, length: width)
+        var coordinates: [(NetCDFVariable, [Double])] = []
+        for (dimension, values, standardName, units, axis) in [(rowDimension, latitudes, "latitude", "degrees_north", "Y"),
+                                                                (columnDimension, longitudes, "longitude", "degrees_east", "X")] {
+            guard let values else { continue }
+            let v = try root.defineVariable(dimension, type: .double, dimensions: [dimension])
+            try v.setAttribute("standard_name", .text(standardName))
+            try v.setAttribute("units", .text(units))
+            if axisAttributes { try v.setAttribute("axis", .text(axis)) }
+            coordinates.append((v, values))
+        }
+        return coordinates
     }
 }

@@ -109,23 +109,7 @@ final class PredictionFileWriter {
             let timeName = data.timeDimension
             let time = TimeCoordinate(data, frames: plan.outputFrames)
             let tv = try time.define(in: root, name: timeName)
-            try root.defineDimension(grid.rowDimension, length: grid.height)
-            try root.defineDimension(grid.columnDimension, length: grid.width)
-            var coordinates: [(NetCDFVariable, [Double])] = []
-            if let lat = grid.latitudes {
-                let v = try root.defineVariable(grid.rowDimension, type: .double, dimensions: [grid.rowDimension])
-                try v.setAttribute("standard_name", .text("latitude"))
-                try v.setAttribute("units", .text("degrees_north"))
-                try v.setAttribute("axis", .text("Y"))
-                coordinates.append((v, lat))
-            }
-            if let lon = grid.longitudes {
-                let v = try root.defineVariable(grid.columnDimension, type: .double, dimensions: [grid.columnDimension])
-                try v.setAttribute("standard_name", .text("longitude"))
-                try v.setAttribute("units", .text("degrees_east"))
-                try v.setAttribute("axis", .text("X"))
-                coordinates.append((v, lon))
-            }
+            var coordinates = try grid.defineCoordinates(in: root, axisAttributes: true)
             // One variable per data variable; level-selected channels share
             // their variable with a level coordinate of the chosen levels.
             let channels = data.channels

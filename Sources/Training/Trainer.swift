@@ -456,7 +456,7 @@ public final class Trainer {
 
     /// Runs `body` on every rank; if it fails anywhere, every rank throws the
     /// same error (exit code from the error, or `exitCode` for data/config errors).
-    static func agreed<T>(_ comm: Communicator, exitCode: RunExitCode, _ body: () throws -> T) throws -> T {
+    public static func agreed<T>(_ comm: Communicator, exitCode: RunExitCode, _ body: () throws -> T) throws -> T {
         try RunTermination.agreeing(comm) {
             do { return try body() } catch let e as RunError { throw e } catch let e as DataError {
                 throw RunError(e.message, exitCode: e.atRunTime ? .failure : .badInput)

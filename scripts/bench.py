@@ -111,21 +111,24 @@ def machine():
     return info
 
 
-def train_run(a, data, ranks, run, steps):
-    """One `faconvlstm train` under mpirun on the synthetic set in `data`:
-    (median samples/s of the steps after the first 3, peak RSS of each rank)."""
+def train_metrics(binary, data, ranks, run, steps, cell="faconvlstm", hidden=32, tile=32, extra_args=()):
+    """One `faconvlstm train` under mpirun (one BLAS thread per rank) on the
+    synthetic set in `data`, log_every = 1, no validation or checkpoints:
+    (the metrics.jsonl step records after the first 3, peak RSS of each rank),
+    or (None, []) if the run failed."""
     subprocess.run(["rm", "-rf", run])
     cfg = run + ".toml"
     with open(cfg, "w") as f:
         f.write(f"""seed = 1
 run_dir = "{run}"
 [model]
-cell = "faconvlstm"
+cell = "{cell}"
+hidden = {hidden}
 [data]
 files = ["{data}/synth.nc"]
 variables = ["tas", "psl", "uas", "vas"]
-tile_height = 32
-tile_width = 32
+tile_height = {tile}
+tile_width = {tile}
 window = 8
 [train]
 steps = {steps}
@@ -141,18 +144,20 @@ every_minutes = 0
 """)
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OPENBLAS_NUM_THREADS="1")
     cmd = ["mpirun", "--oversubscribe", "-np", str(ranks), "-x", "OPENBLAS_NUM_THREADS=1",
-           "/usr/bin/time", "-f", "MAXRSS_KB %M", a.bin, "train", "--config", cfg]
+           "/usr/bin/time", "-f", "MAXRSS_KB %M", binary, "train", "--config", cfg, *extra_args]
     p = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if p.returncode != 0:
         log(f"training run failed ({ranks} ranks): {p.stderr[-1500:]}")
         return None, []
-    sps = []
     with open(os.path.join(run, "metrics.jsonl")) as f:
-        for line in f:
-            r = json.loads(line)
-            if r.get("step", 0) >= 3 and r.get("samples_per_s"):
-                sps.append(r["samples_per_s"])
-    return med(sps), [int(l.split()[1]) * 1024 for l in p.stderr.splitlines() if l.startswith("MAXRSS_KB")]
+        rows = [r for r in map(json.loads, f) if r.get("step", 0) >= 3 and r.get("samples_per_s")]
+    return rows, [int(l.split()[1]) * 1024 for l in p.stderr.splitlines() if l.startswith("MAXRSS_KB")]
+
+
+def train_run(a, data, ranks, run, steps):
+    """(median samples/s of the steps after the first 3, peak RSS of each rank)."""
+    rows, rss = train_metrics(a.bin, data, ranks, run, steps)
+    return (med([r["samples_per_s"] for r in rows]) if rows else None), rss
 
 
 def synth(a, times):

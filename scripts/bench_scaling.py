@@ -13,49 +13,18 @@ import statistics
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import bench  # scripts/bench.py: the same training run, with its peak RSS
 
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
+ROOT = bench.ROOT
 
 
 def train(a, data, ranks, sync):
     run = os.path.join(a.out, f"run-{ranks}{'-sync' if sync else ''}")
-    subprocess.run(["rm", "-rf", run], check=True)
-    cfg = run + ".toml"
-    with open(cfg, "w") as f:
-        f.write(f"""seed = 1
-run_dir = "{run}"
-[model]
-cell = "{a.cell}"
-hidden = {a.hidden}
-[data]
-files = ["{data}/synth.nc"]
-variables = ["tas", "psl", "uas", "vas"]
-tile_height = {a.tile}
-tile_width = {a.tile}
-window = 8
-[train]
-steps = {a.steps}
-global_batch = 8
-micro_batch = 4
-threads = 1
-log_every = 1
-validate_every = 0
-check_params_every = 0
-[checkpoint]
-every_steps = 0
-every_minutes = 0
-""")
-    cmd = ["mpirun", "--oversubscribe", "-np", str(ranks), "-x", "OPENBLAS_NUM_THREADS=1",
-           a.bin, "train", "--config", cfg, "--resume", "never"] + (["--sync-allreduce"] if sync else [])
-    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
-    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if p.returncode != 0:
-        sys.exit(f"bench_scaling: training on {ranks} rank(s) failed (exit {p.returncode}):\n{p.stderr[-2000:]}")
-    rows = [json.loads(l) for l in open(os.path.join(run, "metrics.jsonl")) if l.startswith('{"step"')]
-    rows = [r for r in rows if r["step"] > 3 and "samples_per_s" in r]
+    rows, _ = bench.train_metrics(a.bin, data, ranks, run, a.steps, cell=a.cell, hidden=a.hidden, tile=a.tile,
+                                  extra_args=["--resume", "never"] + (["--sync-allreduce"] if sync else []))
+    if rows is None:
+        sys.exit(f"bench_scaling: training on {ranks} rank(s) failed")
+    rows = [r for r in rows if r["step"] > 3]
     hidden = sum(r.get("time_allreduce_hidden_s", 0) for r in rows)
     exposed = sum(r.get("time_allreduce_exposed_s", 0) for r in rows)
     return {"samples_per_s": statistics.median(r["samples_per_s"] for r in rows),
@@ -85,7 +54,7 @@ def main():
         for ranks, sync in variants:
             r = train(a, data, ranks, sync)
             results[(ranks, sync)].append(r)
-            log(f"round {rnd + 1}: {ranks} rank(s){' sync' if sync else ''}: {r['samples_per_s']:.1f} samples/s, "
+            bench.log(f"round {rnd + 1}: {ranks} rank(s){' sync' if sync else ''}: {r['samples_per_s']:.1f} samples/s, "
                 f"all-reduce hidden {r['allreduce_hidden_s'] * 1e3:.2f} ms / exposed {r['allreduce_exposed_s'] * 1e3:.2f} ms per step")
 
     def med(key, v):

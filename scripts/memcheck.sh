@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Is `faconvlstm train --dry-run`'s memory estimate right? For three runs of
+# Is `faconvlstm train --dry-run`'s memory estimate right? For four runs of
 # clearly different sizes it prints the dry run's estimate per rank, then
 # trains a few steps (validation and checkpoints included, as in a real run)
 # and compares with the peak resident memory (VmHWM) each rank measured of
@@ -12,6 +12,7 @@
 #   medium  storm set, hidden 32, tile 32 x 32, window 8, micro-batch 4, 2 ranks
 #   large   synthetic NetCDF-4 set 128 x 128, hidden 64, tile 64 x 64, window 8,
 #           micro-batch 2, 1 rank
+#   threads2  medium on 1 rank with 2 threads (the samples split across threads)
 #
 # Exits non-zero if an estimate is off by more than 20% (TOLERANCE=0.20).
 set -uo pipefail
@@ -27,8 +28,8 @@ work=$(mktemp -d /tmp/faconvlstm-memcheck.XXXXXX)
 storm='["/usr/share/ncarg/data/cdf/Ustorm.cdf", "/usr/share/ncarg/data/cdf/Vstorm.cdf", "/usr/share/ncarg/data/cdf/Tstorm.cdf", "/usr/share/ncarg/data/cdf/Pstorm.cdf"]'
 "$BIN" synth --out "$work/synth" --variables 4 --times 96 --height 128 --width 128 --seed 3 >/dev/null || exit 1
 
-config() {   # name hidden tile window micro global data
-    local name=$1 hidden=$2 tile=$3 window=$4 micro=$5 global=$6 data=$7
+config() {   # name hidden tile window micro global data [threads]
+    local name=$1 hidden=$2 tile=$3 window=$4 micro=$5 global=$6 data=$7 threads=${8:-1}
     cat > "$work/$name.toml" <<EOF
 seed = 1
 run_dir = "$work/$name"
@@ -45,6 +46,7 @@ window = $window
 steps = 6
 global_batch = $global
 micro_batch = $micro
+threads = $threads
 log_every = 1
 validate_every = 3
 [checkpoint]
@@ -65,11 +67,12 @@ window_stride = 2"
 config small 8 16 8 4 8 "$storm_data"
 config medium 32 32 8 4 8 "$storm_data"
 config large 64 64 8 2 4 "$synth_data"
+config threads2 32 32 8 4 8 "$storm_data" 2
 
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 failures=0
 rows=()
-for spec in "small 1" "medium 2" "large 1"; do
+for spec in "small 1" "medium 2" "large 1" "threads2 1"; do
     set -- $spec; name=$1 ranks=$2
     "$BIN" train --config "$work/$name.toml" --dry-run --ranks "$ranks" > "$work/$name.dry" 2>&1 \
         || { echo "memcheck: $name: dry run failed:"; cat "$work/$name.dry"; exit 1; }

@@ -69,4 +69,28 @@ public struct Batch<T: BinaryFloatingPoint & Sendable>: Sendable {
         }
         return total
     }
+
+    /// Overwrites this batch with samples `range` of `source` (same T, V, H, W;
+    /// `samples == range.count`): a sub-batch, without allocating.
+    public mutating func copySamples(_ range: Range<Int>, of source: Batch<T>) {
+        precondition(samples == range.count && steps == source.steps && channels == source.channels
+                     && height == source.height && width == source.width, "sub-batch shape mismatch")
+        let plane = height * width, block = samples * plane
+        inputs.withUnsafeMutableBufferPointer { dst in
+            mask.withUnsafeMutableBufferPointer { dstMask in
+                source.inputs.withUnsafeBufferPointer { src in
+                    source.mask.withUnsafeBufferPointer { srcMask in
+                        for tv in 0 ..< steps * channels {   // [T, V] planes of [B, H, W]
+                            let from = (tv * source.samples + range.lowerBound) * plane, to = tv * block
+                            (dst.baseAddress! + to).update(from: src.baseAddress! + from, count: block)
+                            (dstMask.baseAddress! + to).update(from: srcMask.baseAddress! + from, count: block)
+                        }
+                    }
+                }
+            }
+        }
+        for i in 0 ..< samples * height { latitudeWeights[i] = source.latitudeWeights[range.lowerBound * height + i] }
+        for i in 0 ..< samples * steps { dayOfYear[i] = source.dayOfYear[range.lowerBound * steps + i] }
+        for i in 0 ..< samples { sampleIDs[i] = source.sampleIDs[range.lowerBound + i] }
+    }
 }

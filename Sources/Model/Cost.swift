@@ -23,14 +23,20 @@ public struct MemoryEstimate: Equatable, Sendable {
     /// scalar size `scalarBytes` (4 Float, 8 Double). It counts exactly the
     /// elements `Network.init` allocates (a test checks this), so measured RSS
     /// minus this is the runtime's and BLAS's own memory.
-    public init(config c: ModelConfig, samples: Int, steps: Int, height: Int, width: Int, scalarBytes: Int = 4) {
-        let e = MemoryEstimate.elements(config: c, samples: samples, steps: steps, height: height, width: width)
+    /// `threads`: a `ThreadedNetwork` with that many threads (K replicas of
+    /// ceil(B/K) samples, each with its own gradients and scratch, plus the
+    /// sub-batches and the gathered prediction).
+    public init(config c: ModelConfig, samples: Int, steps: Int, height: Int, width: Int, threads: Int = 1, scalarBytes: Int = 4) {
+        let k = ThreadedNetwork<Float>.split(threads: threads, maxSamples: samples).replicas
+        let e = MemoryEstimate.elements(config: c, samples: (samples + k - 1) / k, steps: steps, height: height, width: width)
         let count = ParameterLayout(config: c).totalCount
         parameters = count * scalarBytes
-        gradients = count * scalarBytes
+        gradients = count * scalarBytes * k
         optimizer = count * 2 * 4
-        activations = e.cache * scalarBytes
-        scratch = e.scratch * scalarBytes
+        activations = e.cache * scalarBytes * k
+        let frame = c.channels * samples * height * width
+        let replicaBuffers = k > 1 ? (2 * steps * frame + c.objective.targetSteps(steps) * frame) * scalarBytes : 0
+        scratch = e.scratch * scalarBytes * k + replicaBuffers
     }
 
     /// Activation floats backward through time holds per sample, for one layer

@@ -39,7 +39,14 @@ public final class Network<T: KernelScalar> {
     private(set) var lastSamples = 0
     private(set) var lastSteps = 0
 
-    public init(config: ModelConfig, maxSamples: Int, steps: Int, height: Int, width: Int) {
+    /// Frees `params` in deinit (false for a replica that reads another network's).
+    private let ownsParameters: Bool
+
+    /// `sharedParameters`: read the parameters of another network of the same
+    /// config (a `ThreadedNetwork` replica) instead of owning a copy; the
+    /// gradients are always this network's own.
+    public init(config: ModelConfig, maxSamples: Int, steps: Int, height: Int, width: Int,
+                sharedParameters: UnsafeMutableBufferPointer<T>? = nil) {
         precondition(maxSamples >= 1 && steps >= 1 && height >= 1 && width >= 1, "network sizes must be positive")
         precondition((try? config.validate()) != nil, "invalid model config")
         self.config = config
@@ -48,8 +55,15 @@ public final class Network<T: KernelScalar> {
         self.steps = steps
         self.height = height
         self.width = width
-        params = .allocate(capacity: layout.totalCount)
-        params.initialize(repeating: 0)
+        if let shared = sharedParameters {
+            precondition(shared.count == layout.totalCount, "shared parameters of another layout")
+            params = shared
+            ownsParameters = false
+        } else {
+            params = .allocate(capacity: layout.totalCount)
+            params.initialize(repeating: 0)
+            ownsParameters = true
+        }
         grads = .allocate(capacity: layout.totalCount)
         grads.initialize(repeating: 0)
         let geo = Geometry(maxSamples: maxSamples, steps: steps, height: height, width: width)
@@ -80,7 +94,7 @@ public final class Network<T: KernelScalar> {
     }
 
     deinit {
-        params.deallocate()
+        if ownsParameters { params.deallocate() }
         grads.deallocate()
     }
 

@@ -66,7 +66,7 @@ public struct RunMemoryEstimate: Sendable {
         let T = c.data.window, H = tiling.height, W = tiling.width, V = c.model.channels
         let grid = plan.dataset.grid
         let B = c.train.microBatch
-        let model = MemoryEstimate(config: c.model, samples: B, steps: T, height: H, width: W)
+        let model = MemoryEstimate(config: c.model, samples: B, steps: T, height: H, width: W, threads: max(1, c.train.threads))
         let parameters = ParameterLayout(config: c.model).totalCount
         let adamw = c.optimizer.kind == .adamw
         var items: [Item] = []
@@ -79,7 +79,8 @@ public struct RunMemoryEstimate: Sendable {
             "measured: VmRSS of this process with the libraries loaded and the dataset open")
         add("MPI runtime", measured.mpiRuntime, "constant measured with `mpi-selftest --memory` (Open MPI 4.1)")
         add("parameters", model.parameters, "\(parameters) x 4 B")
-        add("gradients", model.gradients, "same layout")
+        let replicas = ThreadedNetwork<Float>.split(threads: max(1, c.train.threads), maxSamples: B).replicas
+        add("gradients", model.gradients, replicas > 1 ? "same layout, one per thread (\(replicas) sample replicas)" : "same layout")
         add("optimizer state", adamw ? model.optimizer : 0, adamw ? "AdamW m and v, 2 x \(parameters) x 4 B" : "SGD: none")
         add("activations (BPTT)", model.activations,
             "\(B) samples x \(T) steps x \(H)x\(W) (docs/model.md formula; \(mib(model.activations / B)) per sample)")
@@ -106,7 +107,7 @@ public struct RunMemoryEstimate: Sendable {
         add("NetCDF chunk caches", chunkCache,
             chunkCache > 0 ? "HDF5 keeps decompressed chunks of the frames read, up to 16 MiB per variable" : "none (classic files or contiguous variables)")
         if plan.ranks > 1 {
-            add("all-reduce buffers", model.gradients, "non-blocking all-reduce temporaries, at most one gradient copy")
+            add("all-reduce buffers", parameters * 4, "non-blocking all-reduce temporaries, at most one gradient copy")
         }
         let stateBytes = parameters * 4 * (adamw ? 3 : 1)
         add("checkpoint copies", stateBytes,

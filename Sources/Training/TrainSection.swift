@@ -76,7 +76,9 @@ public struct TrainConfig: Equatable, Sendable {
     public var globalBatch: Int = 8
     /// `micro_batch`: at most this many samples per forward/backward on a rank.
     public var microBatch: Int = 4
-    /// `threads`: OpenBLAS threads per rank (0: leave OpenBLAS's own choice).
+    /// `threads` per rank: the micro-batch's samples are split across
+    /// min(threads, micro_batch) threads, each with threads / that many OpenBLAS
+    /// threads (ThreadedNetwork). 0: one thread, OpenBLAS's own thread count.
     public var threads: Int = 1
     /// `bucket_mb`: gradient all-reduce bucket size in MiB.
     public var bucketMegabytes: Double = 4

@@ -51,7 +51,7 @@ public final class Trainer {
     let trainSpace: SampleSpace
     let validSpace: SampleSpace?
     let schedule: EpochSchedule
-    let net: Network<Float>
+    let net: ThreadedNetwork<Float>
     let adam: AdamW?
     let sgd = SGD()
     let lrSchedule: LearningRateSchedule
@@ -77,7 +77,6 @@ public final class Trainer {
         let plan = try RunPlan(config: initial, ranks: comm.size, communicator: comm)
         let config = plan.config
         self.config = config
-        if config.train.threads > 0 { BLASThreads.set(config.train.threads) }
         let dataset = plan.dataset
         data = dataset
         trainSpace = plan.training
@@ -122,8 +121,11 @@ public final class Trainer {
         }
 
         let tiling = trainSpace.tiling
-        net = Network<Float>(config: config.model, maxSamples: config.train.microBatch, steps: config.data.window,
-                             height: tiling.height, width: tiling.width)
+        // train.threads: the micro-batch's samples split across threads (0: one
+        // thread, OpenBLAS's own default thread count).
+        net = ThreadedNetwork<Float>(config: config.model, maxSamples: config.train.microBatch, steps: config.data.window,
+                                     height: tiling.height, width: tiling.width, threads: max(1, config.train.threads))
+        if config.train.threads > 0 { BLASThreads.set(net.blasThreads) }
         adam = config.optimizer.kind == .adamw
             ? AdamW(layout: net.layout, beta1: config.optimizer.beta1, beta2: config.optimizer.beta2,
                     eps: config.optimizer.eps, weightDecay: config.optimizer.weightDecay)
@@ -196,7 +198,7 @@ public final class Trainer {
             return
         }
         let layout = net.layout
-        log.info("training \(c.model.cell.rawValue) (\(layout.totalCount) parameters) on \(comm.size) rank(s): step \(step) -> \(c.train.steps), global batch \(G) (\(rankShare) per rank in \(micro) micro-batch(es)), \(sched.stepsPerEpoch) steps per epoch")
+        log.info("training \(c.model.cell.rawValue) (\(layout.totalCount) parameters) on \(comm.size) rank(s)\(net.replicas.count > 1 ? " x \(net.replicas.count) threads" : ""): step \(step) -> \(c.train.steps), global batch \(G) (\(rankShare) per rank in \(micro) micro-batch(es)), \(sched.stepsPerEpoch) steps per epoch")
         let progressDisplay = comm.isRoot ? ProgressDisplay(totalSteps: c.train.steps) : nil
         var window = IntervalTimes()
         var consecutiveSkips = 0

@@ -13,8 +13,9 @@ struct Bench: ParsableCommand {
             achieved GFLOP/s (counted as `faconvlstm describe` does), the memory the
             model holds by estimate and the process's peak RSS (VmHWM).
 
-            --threads sets OpenBLAS's threads (the elementwise code runs on one; for
-            training on several cores, run one MPI rank per core with one thread).
+            --threads N runs the B samples of the batch on min(N, B) threads, each with
+            its own copy of the activations and one BLAS thread (what `train` does with
+            train.threads); one MPI rank per core with one thread is the other layout.
             Wall-clock figures suffer on a shared machine; the CPU time of the main
             thread is printed too.
 
@@ -26,7 +27,8 @@ struct Bench: ParsableCommand {
 
     @OptionGroup var model: ModelOptions
     @OptionGroup var window: WindowOptions
-    @Option(help: "OpenBLAS threads.") var threads = 1
+    @Option(help: "Threads: the batch's samples are split across them.") var threads = 1
+    @Flag(name: .customLong("blas-threads-only"), help: .hidden) var blasThreadsOnly = false   // docs/performance.md: before/after
     @Option(help: "Timed training steps.") var iterations = 10
     @Option(help: "Untimed steps first (allocation, caches, BLAS warm-up).") var warmup = 2
     @Option(help: "Seed of the parameters and the synthetic data.") var seed: UInt64 = 1
@@ -40,12 +42,12 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
-        BLASThreads.set(threads)
         if let size = sgemmSize { return try runSGEMM(size: size) }
         let c = try model.resolve()
         let baselineRSS = currentRSSBytes()   // runtime, libraries, OpenBLAS: before the model exists
         let (b, t, h, w) = (window.samples, window.steps, window.height, window.width)
-        let net = Network<Float>(config: c, maxSamples: b, steps: t, height: h, width: w)
+        let net = ThreadedNetwork<Float>(config: c, maxSamples: b, steps: t, height: h, width: w, threads: blasThreadsOnly ? 1 : threads)
+        BLASThreads.set(blasThreadsOnly ? threads : net.blasThreads)
         net.initialize(seed: seed)
         let adam = AdamW(layout: net.layout)
         let batch = Batch<Float>.movingPattern(samples: b, steps: t, channels: c.channels, height: h, width: w, seed: seed)
@@ -79,7 +81,7 @@ struct Bench: ParsableCommand {
         let samplesPerSecond = Double(b) / stepSeconds
         let flops = FLOPCount(config: c, steps: t, height: h, width: w)
         let gflops = flops.training * Double(b) / stepSeconds / 1e9
-        let mem = MemoryEstimate(config: c, samples: b, steps: t, height: h, width: w)
+        let mem = MemoryEstimate(config: c, samples: b, steps: t, height: h, width: w, threads: blasThreadsOnly ? 1 : threads)
         let rss = peakRSSBytes()
         let median = stepTimes.sorted()[stepTimes.count / 2]
         if json {
@@ -97,7 +99,7 @@ struct Bench: ParsableCommand {
             let data = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else {
-            print("bench: cell \(c.cell.rawValue), B \(b), T \(t), \(h)x\(w), \(threads) BLAS thread(s), \(iterations) steps after \(warmup) warm-up")
+            print("bench: cell \(c.cell.rawValue), B \(b), T \(t), \(h)x\(w), \(threads) thread(s) (\(net.replicas.count) sample replica(s) x \(blasThreadsOnly ? threads : net.blasThreads) BLAS), \(iterations) steps after \(warmup) warm-up")
             print(String(format: "  %.1f samples/s, %.2f ms/step (forward %.2f, backward %.2f, optimizer %.2f)",
                          samplesPerSecond, stepSeconds * 1e3, fwd / n * 1e3, bwd / n * 1e3, opt / n * 1e3))
             print(String(format: "  fastest step %.2f ms (%.1f samples/s), median %.2f ms (%.1f samples/s)",
@@ -118,6 +120,7 @@ extension Bench {
     /// GEMM rate, the yardstick of the achieved GFLOP/s): --warmup untimed and
     /// --iterations timed products, median and best reported.
     func runSGEMM(size n: Int) throws {
+        BLASThreads.set(threads)
         let a = UnsafeMutablePointer<Float>.allocate(capacity: n * n), bm = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
         let cm = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
         defer { a.deallocate(); bm.deallocate(); cm.deallocate() }

@@ -50,15 +50,17 @@ final class TrainTests: XCTestCase {
         ranks == 1 ? FAConvLSTMBinary.run(args, timeout: timeout) : FAConvLSTMBinary.mpirun(ranks: ranks, args, timeout: timeout)
     }
 
-    /// Same config and seed: 1, 2 and 3 ranks, and overlapped vs synchronous
-    /// all-reduce, give the same loss curve and final parameters (1e-5 relative) after 20 steps.
+    /// Same config and seed: 1, 2 and 3 ranks, overlapped vs synchronous
+    /// all-reduce, and 2 threads per rank (samples split across threads) give
+    /// the same loss curve and final parameters (1e-5 relative) after 20 steps.
     func testOneTwoThreeRanksAndSyncAllReduceAgree() throws {
         XCTAssertTrue(FAConvLSTMBinary.exists, "release binary missing at \(FAConvLSTMBinary.path)")
         let dir = makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var curves: [String: [Double]] = [:]
         var params: [String: [Float]] = [:]
-        for (name, ranks, extra) in [("r1", 1, [String]()), ("r2", 2, []), ("r3", 3, []), ("r2sync", 2, ["--sync-allreduce"])] {
+        for (name, ranks, extra) in [("r1", 1, [String]()), ("r2", 2, []), ("r3", 3, []), ("r2sync", 2, ["--sync-allreduce"]),
+                                    ("r1t2", 1, ["--threads", "2"]), ("r2t2", 2, ["--threads", "2"])] {
             let runDir = dir + "/" + name
             let cfg = writeConfig(dir, TrainTests.config(runDir: runDir, steps: 20), name: name + ".toml")
             let r = run(ranks, ["train", "--config", cfg] + extra)
@@ -68,7 +70,7 @@ final class TrainTests: XCTestCase {
         }
         let reference = try XCTUnwrap(curves["r1"])
         XCTAssertEqual(reference.count, 20)
-        for name in ["r2", "r3", "r2sync"] {
+        for name in ["r2", "r3", "r2sync", "r1t2", "r2t2"] {
             let c = try XCTUnwrap(curves[name])
             XCTAssertEqual(c.count, reference.count, name)
             for (a, b) in zip(c, reference) { XCTAssertEqual(a, b, accuracy: 1e-5 * abs(b), "\(name) loss curve") }

@@ -52,7 +52,7 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("exit-after-minutes"), help: "Save a checkpoint and exit with 75 after this many minutes (before a wall-time limit).")
     var exitAfterMinutes: Double?
 
-    @Option(help: "OpenBLAS threads per rank (overrides train.threads).")
+    @Option(help: "Threads per rank, the micro-batch's samples split across them (overrides train.threads).")
     var threads: Int?
 
     @Flag(name: .customLong("dry-run"), help: ArgumentHelp(

@@ -120,4 +120,29 @@ final class FastKernelTests: XCTestCase {
             }
         }
     }
+
+    /// gemmWide's register kernel against a naive product: both layouts of A,
+    /// beta 0 (C not read: NaN there must not leak) and 1, row and column tails.
+    func testWideGemmMatchesNaive() {
+        for (m, n, k) in [(4, 64, 1), (5, 131, 7), (16, 512, 128), (32, 200, 16), (1, 80, 3), (7, 64, 33)] {
+            for transA in [false, true] {
+                for beta: Float in [0, 1] {
+                    let a = Self.random(m * k, seed: 11), b = Self.random(k * n, seed: 12), c0 = Self.random(m * n, seed: 13)
+                    let lda = transA ? m : k, alpha: Float = 0.75
+                    var c = beta == 0 ? [Float](repeating: .nan, count: m * n) : c0
+                    var ref = [Float](repeating: 0, count: m * n)
+                    for i in 0 ..< m {
+                        for j in 0 ..< n {
+                            var s: Float = 0
+                            for kk in 0 ..< k { s += (transA ? a[kk * lda + i] : a[i * lda + kk]) * b[kk * n + j] }
+                            ref[i * n + j] = alpha * s + beta * c0[i * n + j]
+                        }
+                    }
+                    gemmWide(transA: transA, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: n,
+                             beta: beta, c: &c, ldc: n)
+                    assertClose(c, ref, "gemmWide m \(m) n \(n) k \(k) transA \(transA) beta \(beta)", tol: 1e-5 * Float(k))
+                }
+            }
+        }
+    }
 }

@@ -21,8 +21,7 @@ public func conv1x1Backward<T: KernelScalar>(
     dOut: UnsafePointer<T>, inp: UnsafePointer<T>, w: UnsafePointer<T>,
     cout: Int, cin: Int, n: Int, alpha: T = 1, accumulateInput: Bool = true
 ) {
-    T.gemm(transA: false, transB: true, m: cout, n: cin, k: n, alpha: alpha, a: dOut, lda: n,
-           b: inp, ldb: n, beta: 1, c: dW, ldc: cin)
+    gemmLongK(m: cout, n: cin, k: n, alpha: alpha, a: dOut, lda: n, b: inp, ldb: n, beta: 1, c: dW, ldc: cin)
     if let dBias { rowSums(dBias, dOut, rows: cout, n: n, alpha: alpha) }
     if let dIn {
         gemmWide(transA: true, m: cin, n: n, k: cout, alpha: alpha, a: w, lda: cin,

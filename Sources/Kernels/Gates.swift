@@ -302,7 +302,7 @@ private func lstmGatesBackwardFloat(
             j += 16
         }
         if let dpi, let dpf, let dpo {
-            dpi[c] += si.sum(); dpf[c] += sf.sum(); dpo[c] += so.sum()
+            dpi[c] += laneSum(si); dpf[c] += laneSum(sf); dpo[c] += laneSum(so)
         }
     }
     if n16 < count {

@@ -223,7 +223,7 @@ final class FAConvLSTMCell<T: KernelScalar> {
             // zWo = Wo^T dH;  dgamma += <zWo, Y>;  dWo += gamma dH Y^T;  dY = gamma zWo
             gemmWide(transA: true, m: ch, n: n, k: ch, alpha: 1, a: wo, lda: ch, b: dH, ldb: n, beta: 0, c: zWo, ldc: n)
             dgamma[0] += dotOf(zWo, ya, ch * n)
-            T.gemm(transA: false, transB: true, m: ch, n: ch, k: n, alpha: g, a: dH, lda: n, b: ya, ldb: n, beta: 1, c: dwo, ldc: ch)
+            gemmLongK(m: ch, n: ch, k: n, alpha: g, a: dH, lda: n, b: ya, ldb: n, beta: 1, c: dwo, ldc: ch)
             for i in 0 ..< ch * n { zWo[i] *= g }
             dQ.initialize(repeating: 0, count: dk * n)
             dK.initialize(repeating: 0, count: dk * n)

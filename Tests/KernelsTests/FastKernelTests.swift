@@ -145,4 +145,26 @@ final class FastKernelTests: XCTestCase {
             }
         }
     }
+
+    /// gemmLongK (C = alpha A B^T + beta C, 4 x 4 blocks of SIMD16 partial sums)
+    /// against a naive product: beta 0 and 1, row, column and k tails.
+    func testLongKGemmMatchesNaive() {
+        for (m, n, k) in [(4, 4, 64), (16, 32, 1000), (5, 7, 77), (128, 16, 512), (1, 3, 64)] {
+            for beta: Float in [0, 1] {
+                let a = Self.random(m * k, seed: 21), b = Self.random(n * k, seed: 22), c0 = Self.random(m * n, seed: 23)
+                let alpha: Float = -1.25
+                var c = beta == 0 ? [Float](repeating: .nan, count: m * n) : c0
+                var ref = [Float](repeating: 0, count: m * n)
+                for i in 0 ..< m {
+                    for j in 0 ..< n {
+                        var s: Float = 0
+                        for kk in 0 ..< k { s += a[i * k + kk] * b[j * k + kk] }
+                        ref[i * n + j] = alpha * s + beta * c0[i * n + j]
+                    }
+                }
+                gemmLongK(m: m, n: n, k: k, alpha: alpha, a: a, lda: k, b: b, ldb: k, beta: beta, c: &c, ldc: n)
+                assertClose(c, ref, "gemmLongK m \(m) n \(n) k \(k) beta \(beta)", tol: 1e-6 * Float(k))
+            }
+        }
+    }
 }

@@ -219,7 +219,7 @@ final class FAConvLSTMCell<T: KernelScalar> {
             let g = gamma[0]
             // Hpre = o * tanh(C_t), recomputed
             let o = gates + 3 * ch * n
-            for i in 0 ..< ch * n { hPre[i] = o[i] * tanhScalar(cT[i]) }
+            outputGate(hPre, o: o, c: cT, count: ch * n)
             // zWo = Wo^T dH;  dgamma += <zWo, Y>;  dWo += gamma dH Y^T;  dY = gamma zWo
             gemmWide(transA: true, m: ch, n: n, k: ch, alpha: 1, a: wo, lda: ch, b: dH, ldb: n, beta: 0, c: zWo, ldc: n)
             dgamma[0] += dotOf(zWo, ya, ch * n)

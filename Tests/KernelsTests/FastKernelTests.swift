@@ -167,4 +167,19 @@ final class FastKernelTests: XCTestCase {
             }
         }
     }
+
+    /// outputGate (H = o tanh C, SIMD16) is the scalar formula bit for bit on finite
+    /// inputs, tail included; a NaN or infinite C gives NaN.
+    func testOutputGateIsTheScalarFormula() {
+        let n = 53
+        let o = Self.random(n, seed: 31), c0 = Self.random(n, seed: 32, scale: 6)
+        var c = c0
+        c[3] = .nan; c[7] = .infinity
+        var h = [Float](repeating: 0, count: n)
+        outputGate(&h, o: o, c: c, count: n)
+        for i in 0 ..< n where i != 3 && i != 7 {
+            XCTAssertEqual(h[i].bitPattern, (o[i] * tanhScalar(c[i])).bitPattern, "h[\(i)]")
+        }
+        XCTAssertTrue(h[3].isNaN && h[7].isNaN)
+    }
 }

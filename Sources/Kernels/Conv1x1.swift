@@ -9,8 +9,8 @@ public func conv1x1Forward<T: KernelScalar>(
     _ out: UnsafeMutablePointer<T>, _ inp: UnsafePointer<T>, _ w: UnsafePointer<T>, _ bias: UnsafePointer<T>?,
     cout: Int, cin: Int, n: Int, accumulate: Bool = false
 ) {
-    T.gemm(transA: false, transB: false, m: cout, n: n, k: cin, alpha: 1, a: w, lda: cin,
-           b: inp, ldb: n, beta: accumulate ? 1 : 0, c: out, ldc: n)
+    gemmWide(transA: false, m: cout, n: n, k: cin, alpha: 1, a: w, lda: cin,
+             b: inp, ldb: n, beta: accumulate ? 1 : 0, c: out, ldc: n)
     if let bias { addRowBias(out, bias, rows: cout, n: n) }
 }
 
@@ -21,12 +21,11 @@ public func conv1x1Backward<T: KernelScalar>(
     dOut: UnsafePointer<T>, inp: UnsafePointer<T>, w: UnsafePointer<T>,
     cout: Int, cin: Int, n: Int, alpha: T = 1, accumulateInput: Bool = true
 ) {
-    T.gemm(transA: false, transB: true, m: cout, n: cin, k: n, alpha: alpha, a: dOut, lda: n,
-           b: inp, ldb: n, beta: 1, c: dW, ldc: cin)
+    gemmLongK(m: cout, n: cin, k: n, alpha: alpha, a: dOut, lda: n, b: inp, ldb: n, beta: 1, c: dW, ldc: cin)
     if let dBias { rowSums(dBias, dOut, rows: cout, n: n, alpha: alpha) }
     if let dIn {
-        T.gemm(transA: true, transB: false, m: cin, n: n, k: cout, alpha: alpha, a: w, lda: cin,
-               b: dOut, ldb: n, beta: accumulateInput ? 1 : 0, c: dIn, ldc: n)
+        gemmWide(transA: true, m: cin, n: n, k: cout, alpha: alpha, a: w, lda: cin,
+                 b: dOut, ldb: n, beta: accumulateInput ? 1 : 0, c: dIn, ldc: n)
     }
 }
 

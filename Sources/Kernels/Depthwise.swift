@@ -83,7 +83,7 @@ public func depthwiseBackward<T: KernelScalar>(
                             for x in x0 ..< x1 { ds[x] += wv * gr[x] }
                         }
                     }
-                    acc += accv.sum()
+                    acc += laneSum(accv)
                     dW[wi] += acc
                 }
             }
@@ -264,5 +264,5 @@ private func mixTapDot<T: KernelScalar>(_ g: UnsafePointer<T>, _ s: UnsafePointe
         }
         while x < width { tail += gr[x] * sr[x]; x += 1 }
     }
-    return ((a0 + a1) + (a2 + a3)).sum() + tail
+    return laneSum((a0 + a1) + (a2 + a3)) + tail
 }

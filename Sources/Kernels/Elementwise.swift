@@ -86,6 +86,22 @@ public func reluBackward<T: KernelScalar>(_ dx: UnsafeMutablePointer<T>, _ dout:
 
 // MARK: - reductions (SIMD accumulators: a plain float sum loop does not vectorize)
 
+// Lane reductions as a tree of half-vector operations, inlined. The standard
+// library's SIMD `sum()` is a generic call that the
+// compiler left out of line here (perf: a call per reduction, lane by lane),
+// which cost more than the loops around them at the short rows of attention.
+
+/// The sum of the 8 lanes, (0+4, 1+5, 2+6, 3+7) then pairs.
+@inline(__always)
+public func laneSum<T: KernelScalar>(_ v: SIMD8<T>) -> T {
+    let a = v.lowHalf + v.highHalf, b = a.lowHalf + a.highHalf
+    return b[0] + b[1]
+}
+
+/// The sum of the 16 lanes.
+@inline(__always)
+public func laneSum(_ v: SIMD16<Float>) -> Float { laneSum(v.lowHalf + v.highHalf) }
+
 /// sum x[0..<n]
 @inline(__always)
 public func sumOf<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int) -> T {
@@ -96,7 +112,7 @@ public func sumOf<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int) -> T {
         acc += raw.loadUnaligned(fromByteOffset: i * MemoryLayout<T>.stride, as: SIMD8<T>.self)
         i += 8
     }
-    var s = acc.sum()
+    var s = laneSum(acc)
     while i < n { s += x[i]; i += 1 }
     return s
 }
@@ -113,7 +129,7 @@ public func dotOf<T: KernelScalar>(_ x: UnsafePointer<T>, _ y: UnsafePointer<T>,
             * ry.loadUnaligned(fromByteOffset: i * st, as: SIMD8<T>.self)
         i += 8
     }
-    var s = acc.sum()
+    var s = laneSum(acc)
     while i < n { s += x[i] * y[i]; i += 1 }
     return s
 }

@@ -219,6 +219,23 @@ private func fusedGatesForwardFloat(
 
 // MARK: - backward
 
+/// h = o tanh(c) on `count` elements: H_t before the attention, recomputed in
+/// the FAConvLSTM backward from the cached o and C_t. Float: SIMD16 tanh, lane
+/// by lane the scalar tanhScalar (bit-identical for finite inputs; a NaN or
+/// infinite C gives NaN, as in gateMath16, since fastExp16 would clamp it).
+public func outputGate<T: KernelScalar>(_ h: UnsafeMutablePointer<T>, o: UnsafePointer<T>, c: UnsafePointer<T>, count: Int) {
+    var i = 0
+    if T.self == Float.self {
+        let hf = cast(h), of = cast(o), cf = cast(c)
+        while i + 16 <= count {
+            let cv = load16(cf + i)
+            store16(load16(of + i) * tanh16(cv) + cv * 0, hf + i)
+            i += 16
+        }
+    }
+    while i < count { h[i] = o[i] * tanhScalar(c[i]); i += 1 }
+}
+
 /// Backward of the update on `count` columns (row stride ld). In: dH = d/dH_t,
 /// dC = d/dC_t from step t+1, the cached gates (i, f, tanh g, o), C_t, C_{t-1}.
 /// Out: dG [4Ch] (=, d/d pre-activation), dC = d/dC_{t-1} (overwritten);
@@ -302,7 +319,7 @@ private func lstmGatesBackwardFloat(
             j += 16
         }
         if let dpi, let dpf, let dpo {
-            dpi[c] += si.sum(); dpf[c] += sf.sum(); dpo[c] += so.sum()
+            dpi[c] += laneSum(si); dpf[c] += laneSum(sf); dpo[c] += laneSum(so)
         }
     }
     if n16 < count {

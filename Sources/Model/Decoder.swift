@@ -99,8 +99,8 @@ final class Decoder<T: KernelScalar> {
             return
         }
         // dF = scale Wd^T dPred_t, recomputed (cheaper than keeping [T, Ch, N])
-        T.gemm(transA: true, transB: false, m: ch, n: n, k: vars, alpha: scale, a: wd, lda: ch,
-               b: dPred + t * vars * n, ldb: n, beta: 0, c: dF, ldc: n)
+        gemmWide(transA: true, m: ch, n: n, k: vars, alpha: scale, a: wd, lda: ch,
+                 b: dPred + t * vars * n, ldb: n, beta: 0, c: dF, ldc: n)
         let st = s + t * ch * b, p = geo.positions
         for cb in 0 ..< ch * b {
             let g = 1 + st[cb], d = dH + cb * p, src = dF + cb * p

@@ -189,8 +189,8 @@ final class FAConvLSTMCell<T: KernelScalar> {
             conv1x1Forward(va, hT, wv, nil, cout: ch, cin: ch, n: n)
             axialAttentionForward(ya, rowProbs: cRowP + a * bmax * h * w * w, colProbs: cColP + a * bmax * w * h * h,
                                   q: qa, k: ka, v: va, dk: dk, cv: ch, samples: b, height: h, width: w, scratch: attnScratch)
-            T.gemm(transA: false, transB: false, m: ch, n: n, k: ch, alpha: gamma[0], a: wo, lda: ch,
-                   b: ya, ldb: n, beta: 1, c: hT, ldc: n)
+            gemmWide(transA: false, m: ch, n: n, k: ch, alpha: gamma[0], a: wo, lda: ch,
+                     b: ya, ldb: n, beta: 1, c: hT, ldc: n)
         }
     }
 
@@ -219,11 +219,11 @@ final class FAConvLSTMCell<T: KernelScalar> {
             let g = gamma[0]
             // Hpre = o * tanh(C_t), recomputed
             let o = gates + 3 * ch * n
-            for i in 0 ..< ch * n { hPre[i] = o[i] * tanhScalar(cT[i]) }
+            outputGate(hPre, o: o, c: cT, count: ch * n)
             // zWo = Wo^T dH;  dgamma += <zWo, Y>;  dWo += gamma dH Y^T;  dY = gamma zWo
-            T.gemm(transA: true, transB: false, m: ch, n: n, k: ch, alpha: 1, a: wo, lda: ch, b: dH, ldb: n, beta: 0, c: zWo, ldc: n)
+            gemmWide(transA: true, m: ch, n: n, k: ch, alpha: 1, a: wo, lda: ch, b: dH, ldb: n, beta: 0, c: zWo, ldc: n)
             dgamma[0] += dotOf(zWo, ya, ch * n)
-            T.gemm(transA: false, transB: true, m: ch, n: ch, k: n, alpha: g, a: dH, lda: n, b: ya, ldb: n, beta: 1, c: dwo, ldc: ch)
+            gemmLongK(m: ch, n: ch, k: n, alpha: g, a: dH, lda: n, b: ya, ldb: n, beta: 1, c: dwo, ldc: ch)
             for i in 0 ..< ch * n { zWo[i] *= g }
             dQ.initialize(repeating: 0, count: dk * n)
             dK.initialize(repeating: 0, count: dk * n)
@@ -248,8 +248,8 @@ final class FAConvLSTMCell<T: KernelScalar> {
             // dWg += dG Mt^T;  dMt = Wg^T dG
             T.gemm(transA: false, transB: true, m: 4 * ch, n: r, k: len, alpha: 1, a: dG + j0, lda: n,
                    b: mt + j0, ldb: n, beta: 1, c: dwg, ldc: r)
-            T.gemm(transA: true, transB: false, m: r, n: len, k: 4 * ch, alpha: 1, a: wg, lda: r,
-                   b: dG + j0, ldb: n, beta: 0, c: dMt + j0, ldc: n)
+            gemmWide(transA: true, m: r, n: len, k: 4 * ch, alpha: 1, a: wg, lda: r,
+                     b: dG + j0, ldb: n, beta: 0, c: dMt + j0, ldc: n)
         }
         rowSums(dbg, dG, rows: 4 * ch, n: n)
 

@@ -120,4 +120,66 @@ final class FastKernelTests: XCTestCase {
             }
         }
     }
+
+    /// gemmWide's register kernel against a naive product: both layouts of A,
+    /// beta 0 (C not read: NaN there must not leak) and 1, row and column tails.
+    func testWideGemmMatchesNaive() {
+        for (m, n, k) in [(4, 64, 1), (5, 131, 7), (16, 512, 128), (32, 200, 16), (1, 80, 3), (7, 64, 33)] {
+            for transA in [false, true] {
+                for beta: Float in [0, 1] {
+                    let a = Self.random(m * k, seed: 11), b = Self.random(k * n, seed: 12), c0 = Self.random(m * n, seed: 13)
+                    let lda = transA ? m : k, alpha: Float = 0.75
+                    var c = beta == 0 ? [Float](repeating: .nan, count: m * n) : c0
+                    var ref = [Float](repeating: 0, count: m * n)
+                    for i in 0 ..< m {
+                        for j in 0 ..< n {
+                            var s: Float = 0
+                            for kk in 0 ..< k { s += (transA ? a[kk * lda + i] : a[i * lda + kk]) * b[kk * n + j] }
+                            ref[i * n + j] = alpha * s + beta * c0[i * n + j]
+                        }
+                    }
+                    gemmWide(transA: transA, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: n,
+                             beta: beta, c: &c, ldc: n)
+                    assertClose(c, ref, "gemmWide m \(m) n \(n) k \(k) transA \(transA) beta \(beta)", tol: 1e-5 * Float(k))
+                }
+            }
+        }
+    }
+
+    /// gemmLongK (C = alpha A B^T + beta C, 4 x 4 blocks of SIMD16 partial sums)
+    /// against a naive product: beta 0 and 1, row, column and k tails.
+    func testLongKGemmMatchesNaive() {
+        for (m, n, k) in [(4, 4, 64), (16, 32, 1000), (5, 7, 77), (128, 16, 512), (1, 3, 64)] {
+            for beta: Float in [0, 1] {
+                let a = Self.random(m * k, seed: 21), b = Self.random(n * k, seed: 22), c0 = Self.random(m * n, seed: 23)
+                let alpha: Float = -1.25
+                var c = beta == 0 ? [Float](repeating: .nan, count: m * n) : c0
+                var ref = [Float](repeating: 0, count: m * n)
+                for i in 0 ..< m {
+                    for j in 0 ..< n {
+                        var s: Float = 0
+                        for kk in 0 ..< k { s += a[i * k + kk] * b[j * k + kk] }
+                        ref[i * n + j] = alpha * s + beta * c0[i * n + j]
+                    }
+                }
+                gemmLongK(m: m, n: n, k: k, alpha: alpha, a: a, lda: k, b: b, ldb: k, beta: beta, c: &c, ldc: n)
+                assertClose(c, ref, "gemmLongK m \(m) n \(n) k \(k) beta \(beta)", tol: 1e-6 * Float(k))
+            }
+        }
+    }
+
+    /// outputGate (H = o tanh C, SIMD16) is the scalar formula bit for bit on finite
+    /// inputs, tail included; a NaN or infinite C gives NaN.
+    func testOutputGateIsTheScalarFormula() {
+        let n = 53
+        let o = Self.random(n, seed: 31), c0 = Self.random(n, seed: 32, scale: 6)
+        var c = c0
+        c[3] = .nan; c[7] = .infinity
+        var h = [Float](repeating: 0, count: n)
+        outputGate(&h, o: o, c: c, count: n)
+        for i in 0 ..< n where i != 3 && i != 7 {
+            XCTAssertEqual(h[i].bitPattern, (o[i] * tanhScalar(c[i])).bitPattern, "h[\(i)]")
+        }
+        XCTAssertTrue(h[3].isNaN && h[7].isNaN)
+    }
 }

@@ -32,7 +32,7 @@ tile_width = 12
 halo = 1
 window = 4
 [train]
-steps = 400
+steps = 3000
 global_batch = 12
 micro_batch = 2
 [checkpoint]
@@ -49,8 +49,11 @@ run_job() { # name script signal env...
     local pid=$! status=0
     local signalled=$SECONDS
     if [ "$sig" != none ]; then
-        for _ in $(seq 1 100); do grep -q "training faconvlstm" "$work/$name.out" 2>/dev/null && break; sleep 0.1; done
-        sleep 1
+        # Signal soon after training starts: 3000 steps last 5-20 s, so the
+        # run is still going on any machine speed (a fixed wait of 1 s let a
+        # fast machine finish 400 steps first).
+        for _ in $(seq 1 300); do grep -q "training faconvlstm" "$work/$name.out" 2>/dev/null && break; sleep 0.1; done
+        sleep 0.3
         kill -"$sig" "$pid"
         signalled=$SECONDS
     fi

@@ -66,6 +66,84 @@ public func col2imAdd<T: KernelScalar>(
     }
 }
 
+/// im2col of one block of image rows: rows y0 ..< y1 of sample `sample` out of
+/// `samples` (in [Cin, samples, H, W]) into col [Cin*k*k, (y1 - y0) * W].
+/// Lets a caller work in column blocks that stay in cache (the ConvLSTM cell);
+/// the padding is per sample, so a block never reads another sample.
+public func im2colBlock<T: KernelScalar>(
+    _ col: UnsafeMutablePointer<T>, _ inp: UnsafePointer<T>,
+    channels: Int, samples: Int, sample s: Int, height: Int, width: Int, rows y0: Int, _ y1: Int, kernel k: Int
+) {
+    let h = (k - 1) / 2, p = height * width, n = (y1 - y0) * width
+    for i in 0 ..< channels {
+        let src = inp + (i * samples + s) * p
+        for a in 0 ..< k {
+            let dy = a - h
+            // block rows whose source row y + dy is inside the image; the rest are zero
+            let ya = min(y1, max(y0, -dy)), yb = max(ya, min(y1, height - dy))
+            for e in 0 ..< k {
+                let dx = e - h
+                let row = col + ((i * k + a) * k + e) * n
+                row.update(repeating: 0, count: (ya - y0) * width)
+                (row + (yb - y0) * width).update(repeating: 0, count: (y1 - yb) * width)
+                if yb == ya { continue }
+                if abs(dx) >= width {
+                    (row + (ya - y0) * width).update(repeating: 0, count: (yb - ya) * width)
+                    continue
+                }
+                // rows ya ..< yb are one contiguous copy of the source shifted by dx (one
+                // memcpy instead of a short loop per image row); the |dx| elements per row
+                // that wrapped in from the neighbouring row are the padding, zeroed after.
+                let d = row + (ya - y0) * width, sp = src + (ya + dy) * width, total = (yb - ya) * width
+                if dx >= 0 {
+                    d.update(from: sp + dx, count: total - dx)
+                    for y in 0 ..< yb - ya { for x in width - dx ..< width { d[y * width + x] = 0 } }
+                } else {
+                    (d - dx).update(from: sp, count: total + dx)
+                    for y in 0 ..< yb - ya { for x in 0 ..< -dx { d[y * width + x] = 0 } }
+                }
+            }
+        }
+    }
+}
+
+/// The adjoint of `im2colBlock`: dIn[i, s, y+a-h, x+e-h] += dcol[(i,a,e), y - y0, x]
+/// for y in y0 ..< y1 (dcol [Cin*k*k, (y1 - y0) * W]). Clobbers dcol: the entries
+/// that fall in the padding are set to zero.
+public func col2imAddBlock<T: KernelScalar>(
+    _ dIn: UnsafeMutablePointer<T>, _ dcol: UnsafeMutablePointer<T>,
+    channels: Int, samples: Int, sample s: Int, height: Int, width: Int, rows y0: Int, _ y1: Int, kernel k: Int
+) {
+    let h = (k - 1) / 2, p = height * width, n = (y1 - y0) * width
+    for i in 0 ..< channels {
+        let dst = dIn + (i * samples + s) * p
+        for a in 0 ..< k {
+            let dy = a - h
+            let ya = max(y0, -dy), yb = min(y1, height - dy)
+            if ya >= yb { continue }
+            for e in 0 ..< k {
+                let dx = e - h
+                if abs(dx) >= width { continue }
+                // Rows ya ..< yb as one long add of the span shifted by (dy, dx) (vectorizes,
+                // unlike 32-wide rows): the |dx| entries per row whose target wraps into
+                // the neighbouring row are padding, zeroed first so they add nothing.
+                let g = dcol + ((i * k + a) * k + e) * n + (ya - y0) * width, rows = yb - ya
+                let xs = dx > 0 ? width - dx : 0
+                for y in 0 ..< rows { for x in xs ..< xs + abs(dx) { g[y * width + x] = 0 } }
+                // target of g[j] is d[j], d = dst + (ya + dy) * width + dx; skip the ends outside the image
+                let d = dst + (ya + dy) * width + dx
+                let j0 = max(0, -dx), j1 = rows * width - max(0, dx)
+                addInPlace(d + j0, g + j0, count: j1 - j0)
+            }
+        }
+    }
+}
+
+/// d[j] += g[j], j < count (non-overlapping; a separate function so the loop vectorizes).
+@inline(never) func addInPlace<T: KernelScalar>(_ d: UnsafeMutablePointer<T>, _ g: UnsafePointer<T>, count: Int) {
+    for j in 0 ..< count { d[j] += g[j] }
+}
+
 /// out[Cout, N] (+)= w * im2col(in). `col` is scratch [Cin*k*k, N].
 public func conv2dForward<T: KernelScalar>(
     _ out: UnsafeMutablePointer<T>, _ inp: UnsafePointer<T>, _ w: UnsafePointer<T>,

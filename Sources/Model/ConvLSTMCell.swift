@@ -13,9 +13,21 @@ import Kernels
 // at step 0; at t = 0 only the X part, H_0 = 0). Backward: dWcat += dG col^T
 // and dcol = Wcat^T dG, one GEMM each per step, and dWcat goes to Wx, Wh once
 // after step 0.
+// Both are done per block of image rows of one sample (about 512 columns, see
+// `convLSTMBlockRows`): im2col, the GEMMs, the gates and col2im of a block run
+// while its [K, block] im2col matrix (~1.2 MB) and dG slice are still in cache,
+// instead of streaming a [K, B H W] matrix (9.4 MB at K 576, N 4096) through
+// memory several times per step. Padding is per sample, so a block is self-contained
+// except that col2im adds into neighbouring rows (dInput, dHrec are zeroed first).
 // Cached per step t (per sample 6 Ch P floats): the gate activations
 // (sigma i, sigma f, tanh g, sigma o), C_t, H_t. The im2col matrix is rebuilt
 // in backward from X_t and H_{t-1} (both held anyway).
+
+/// Image rows per column block of the ConvLSTM cell: ~512 columns, whole rows,
+/// at most one sample (the im2col scratch is [K, rows * W]; Cost.swift mirrors it).
+func convLSTMBlockRows(height: Int, width: Int) -> Int {
+    max(1, min(height, 512 / max(1, width)))
+}
 
 final class ConvLSTMCell<T: KernelScalar> {
     let geo: Geometry
@@ -27,7 +39,8 @@ final class ConvLSTMCell<T: KernelScalar> {
     let cGates, cC, cH: UnsafeMutablePointer<T>   // [T, 4Ch|Ch|Ch, Nmax]
     let zeros: UnsafeMutablePointer<T>            // [Ch, Nmax]
     let kx, kcat: Int                             // Cin k k, (Cin + Ch) k k
-    let col: UnsafeMutablePointer<T>              // [K, Nmax] im2col of (X_t, H_{t-1}); dcol in backward
+    let blockRows: Int                            // image rows per column block
+    let col: UnsafeMutablePointer<T>              // [K, blockRows W] im2col of a block of (X_t, H_{t-1}); dcol in backward
     let wcat, dwcat: UnsafeMutablePointer<T>      // [4Ch, K]
     let dHrec, dC: UnsafeMutablePointer<T>        // [Ch, Nmax]
     let dG: UnsafeMutablePointer<T>               // [4Ch, Nmax]
@@ -45,7 +58,8 @@ final class ConvLSTMCell<T: KernelScalar> {
         zeros = arena.make(ch * n, .scratch)
         kx = cin * k * k
         kcat = (cin + ch) * k * k
-        col = arena.make(kcat * n, .scratch)
+        blockRows = convLSTMBlockRows(height: geometry.height, width: geometry.width)
+        col = arena.make(kcat * blockRows * geometry.width, .scratch)
         wcat = arena.make(4 * ch * kcat, .scratch)
         dwcat = arena.make(4 * ch * kcat, .scratch)
         dHrec = arena.make(ch * n, .scratch)
@@ -59,13 +73,28 @@ final class ConvLSTMCell<T: KernelScalar> {
 
     func output(step t: Int) -> UnsafeMutablePointer<T> { slot(cH, t, ch) }
 
-    /// im2col of X_t (rows 0 ..< kx) and, for t > 0, H_{t-1} (rows kx ..< kcat); returns the rows filled.
-    private func fillColumns(step t: Int, input x: UnsafePointer<T>, samples b: Int) -> Int {
-        let n = b * geo.positions, h = geo.height, w = geo.width
-        im2col(col, x, channels: cin, samples: b, height: h, width: w, kernel: k)
+    /// im2col of block (sample s, image rows y0 ..< y1) of X_t (rows 0 ..< kx) and, for t > 0,
+    /// H_{t-1} (rows kx ..< kcat) into col [K, (y1 - y0) W]; returns the rows filled.
+    private func fillColumns(step t: Int, input x: UnsafePointer<T>, samples b: Int, sample s: Int, rows y0: Int, _ y1: Int) -> Int {
+        let h = geo.height, w = geo.width
+        im2colBlock(col, x, channels: cin, samples: b, sample: s, height: h, width: w, rows: y0, y1, kernel: k)
         guard t > 0 else { return kx }
-        im2col(col + kx * n, slot(cH, t - 1, ch), channels: ch, samples: b, height: h, width: w, kernel: k)
+        im2colBlock(col + kx * (y1 - y0) * w, slot(cH, t - 1, ch), channels: ch, samples: b, sample: s,
+                    height: h, width: w, rows: y0, y1, kernel: k)
         return kcat
+    }
+
+    /// Calls body(sample, y0, y1, first column, columns) for every column block.
+    @inline(__always) private func forEachBlock(samples b: Int, _ body: (Int, Int, Int, Int, Int) -> Void) {
+        let h = geo.height, w = geo.width
+        for s in 0 ..< b {
+            var y0 = 0
+            while y0 < h {
+                let y1 = min(h, y0 + blockRows)
+                body(s, y0, y1, s * geo.positions + y0 * w, (y1 - y0) * w)
+                y0 = y1
+            }
+        }
     }
 
     func forward(step t: Int, input x: UnsafePointer<T>, samples b: Int) {
@@ -78,12 +107,14 @@ final class ConvLSTMCell<T: KernelScalar> {
                 (wcat + o * kcat + kx).update(from: wh + o * (kcat - kx), count: kcat - kx)
             }
         }
-        // G = Wx * X_t + Wh * H_{t-1} as one GEMM over the stacked im2col
-        let rows = fillColumns(step: t, input: x, samples: b)
-        T.gemm(transA: false, transB: false, m: 4 * ch, n: n, k: rows, alpha: 1, a: wcat, lda: kcat,
-               b: col, ldb: n, beta: 0, c: gates, ldc: n)
-        lstmGatesForward(gates: gates, c: cT, h: hT, cPrev: cPrev, bias: bias, pi: nil, pf: nil, po: nil,
-                         channels: ch, count: n, ld: n)
+        // per block: G = Wx * X_t + Wh * H_{t-1} as one GEMM over the stacked im2col, then the gates
+        forEachBlock(samples: b) { s, y0, y1, j, m in
+            let rows = fillColumns(step: t, input: x, samples: b, sample: s, rows: y0, y1)
+            T.gemm(transA: false, transB: false, m: 4 * ch, n: m, k: rows, alpha: 1, a: wcat, lda: kcat,
+                   b: col, ldb: m, beta: 0, c: gates + j, ldc: n)
+            lstmGatesForward(gates: gates + j, c: cT + j, h: hT + j, cPrev: cPrev + j, bias: bias, pi: nil, pf: nil, po: nil,
+                             channels: ch, count: m, ld: n)
+        }
     }
 
     func beginBackward(samples b: Int) {
@@ -98,22 +129,26 @@ final class ConvLSTMCell<T: KernelScalar> {
         let n = b * geo.positions, h = geo.height, w = geo.width
         let gates = slot(cGates, t, 4 * ch), cT = slot(cC, t, ch)
         let cPrev: UnsafePointer<T> = t > 0 ? UnsafePointer(slot(cC, t - 1, ch)) : UnsafePointer(zeros)
-        for i in 0 ..< ch * n { dH[i] += dHrec[i] }
-        lstmGatesBackward(dG: dG, dC: dC, dH: dH, gates: gates, c: cT, cPrev: cPrev, pi: nil, pf: nil, po: nil,
-                          dpi: nil, dpf: nil, dpo: nil, channels: ch, count: n, ld: n)
-        rowSums(dbias, dG, rows: 4 * ch, n: n)
-        // dWcat += dG col^T;  dcol = Wcat^T dG (into col, no longer needed)
-        let rows = fillColumns(step: t, input: x, samples: b)
-        T.gemm(transA: false, transB: true, m: 4 * ch, n: rows, k: n, alpha: 1, a: dG, lda: n,
-               b: col, ldb: n, beta: 1, c: dwcat, ldc: kcat)
-        T.gemm(transA: true, transB: false, m: rows, n: n, k: 4 * ch, alpha: 1, a: wcat, lda: kcat,
-               b: dG, ldb: n, beta: 0, c: col, ldc: n)
+        // dHrec is consumed here and refilled by this step's col2im (which adds across blocks)
+        for i in 0 ..< ch * n { dH[i] += dHrec[i]; dHrec[i] = 0 }
         dInput.initialize(repeating: 0, count: cin * n)
-        col2imAdd(dInput, col, channels: cin, samples: b, height: h, width: w, kernel: k)
-        if t > 0 {
-            dHrec.initialize(repeating: 0, count: ch * n)
-            col2imAdd(dHrec, col + kx * n, channels: ch, samples: b, height: h, width: w, kernel: k)
-        } else {
+        forEachBlock(samples: b) { s, y0, y1, j, m in
+            lstmGatesBackward(dG: dG + j, dC: dC + j, dH: dH + j, gates: gates + j, c: cT + j, cPrev: cPrev + j,
+                              pi: nil, pf: nil, po: nil, dpi: nil, dpf: nil, dpo: nil, channels: ch, count: m, ld: n)
+            // dWcat += dG col^T;  dcol = Wcat^T dG (into col, no longer needed)
+            let rows = fillColumns(step: t, input: x, samples: b, sample: s, rows: y0, y1)
+            T.gemm(transA: false, transB: true, m: 4 * ch, n: rows, k: m, alpha: 1, a: dG + j, lda: n,
+                   b: col, ldb: m, beta: 1, c: dwcat, ldc: kcat)
+            T.gemm(transA: true, transB: false, m: rows, n: m, k: 4 * ch, alpha: 1, a: wcat, lda: kcat,
+                   b: dG + j, ldb: n, beta: 0, c: col, ldc: m)
+            col2imAddBlock(dInput, col, channels: cin, samples: b, sample: s, height: h, width: w, rows: y0, y1, kernel: k)
+            if t > 0 {
+                col2imAddBlock(dHrec, col + kx * m, channels: ch, samples: b, sample: s, height: h, width: w,
+                               rows: y0, y1, kernel: k)
+            }
+        }
+        rowSums(dbias, dG, rows: 4 * ch, n: n)
+        if t == 0 {
             // the window's last backward step: the accumulated weight gradient goes to Wx, Wh
             for o in 0 ..< 4 * ch {
                 let src = dwcat + o * kcat, gx = dwx + o * kx, gh = dwh + o * (kcat - kx)

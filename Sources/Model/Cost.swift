@@ -79,7 +79,8 @@ public struct MemoryEstimate: Equatable, Sendable {
             case .convlstm:
                 let k = c.kernel
                 cache += t * 6 * ch * n
-                scratch += ch * n + (cin + ch) * k * k * n + 2 * 4 * ch * (cin + ch) * k * k + 6 * ch * n
+                let block = convLSTMBlockRows(height: h, width: w) * w   // im2col columns per block
+                scratch += ch * n + (cin + ch) * k * k * block + 2 * 4 * ch * (cin + ch) * k * k + 6 * ch * n
             }
         }
         // head: hbar, Z, q, k, v, z, probs | dz, dZ, dhbar, attention scratch

@@ -139,6 +139,40 @@ final class KernelGradientTests: XCTestCase {
         assertClose(fast, naive, 1e-12, "conv2d")
     }
 
+    /// The row-block im2col / col2im (ConvLSTM cell) are the whole-frame ones restricted
+    /// to a block: exact, for kernels up to wider than the image and every block split.
+    func testIm2colBlocksMatchWholeFrame() {
+        let (ci, b, h, wd) = (2, 3, 5, 4)
+        let x = Self.random(ci * b * h * wd, seed: 8)
+        for k in [1, 3, 5, 7] {
+            let kk = ci * k * k, n = b * h * wd
+            let dcol = Self.random(kk * n, seed: 9)
+            var col = [Double](repeating: 0, count: kk * n), dIn = [Double](repeating: 0, count: ci * n)
+            im2col(&col, x, channels: ci, samples: b, height: h, width: wd, kernel: k)
+            col2imAdd(&dIn, dcol, channels: ci, samples: b, height: h, width: wd, kernel: k)
+            for rows in 1 ... h {
+                var dInB = [Double](repeating: 0, count: ci * n)
+                for s in 0 ..< b {
+                    var y0 = 0
+                    while y0 < h {
+                        let y1 = min(h, y0 + rows), m = (y1 - y0) * wd
+                        var blk = [Double](repeating: .nan, count: kk * m), dblk = blk
+                        im2colBlock(&blk, x, channels: ci, samples: b, sample: s, height: h, width: wd, rows: y0, y1, kernel: k)
+                        for r in 0 ..< kk {
+                            for j in 0 ..< m {
+                                XCTAssertEqual(blk[r * m + j], col[r * n + s * h * wd + y0 * wd + j], "k \(k) rows \(rows)")
+                                dblk[r * m + j] = dcol[r * n + s * h * wd + y0 * wd + j]
+                            }
+                        }
+                        col2imAddBlock(&dInB, &dblk, channels: ci, samples: b, sample: s, height: h, width: wd, rows: y0, y1, kernel: k)
+                        y0 = y1
+                    }
+                }
+                assertClose(dInB, dIn, 1e-12, "col2im blocks k \(k) rows \(rows)")
+            }
+        }
+    }
+
     func testAxialAttentionMatchesNaive() {
         let (dk, cv, b, h, w) = (3, 4, 2, 5, 3)
         let n = b * h * w

@@ -207,7 +207,7 @@ def main():
     ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch peer entirely")
     ap.add_argument("--no-scaling", action="store_true", help="skip the 2-rank training run")
     ap.add_argument("--sgemm-size", type=int, default=2048)
-    ap.add_argument("--scaling-steps", type=int, default=20)
+    ap.add_argument("--scaling-steps", type=int, default=100)  # as bench_scaling.py: short runs let one hiccup decide
     ap.add_argument("--synth-times", type=int, default=64)
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)

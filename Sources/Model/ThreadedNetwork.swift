@@ -72,13 +72,14 @@ public final class ThreadedNetwork<T: KernelScalar>: @unchecked Sendable {
     public var cacheElements: Int { replicas.reduce(0) { $0 + $1.cacheElements } }
     public var scratchElements: Int { replicas.reduce(0) { $0 + $1.scratchElements } }
 
-    /// Runs `body(k)` for the active replicas, replica 0 on this thread.
-    private func onReplicas(_ body: @escaping @Sendable (Int) -> Void) {
+    /// Runs `others(k)` for active replicas 1 ..< K on Dispatch threads and
+    /// `first` (replica 0's work) on this thread, and waits for all of them.
+    private func onReplicas(others: @escaping @Sendable (Int) -> Void, first: () -> Void) {
         let group = DispatchGroup()
         for k in 1 ..< shares.count {
-            DispatchQueue.global().async(group: group) { body(k) }
+            DispatchQueue.global().async(group: group) { others(k) }
         }
-        body(0)
+        first()
         group.wait()
     }
 
@@ -95,7 +96,8 @@ public final class ThreadedNetwork<T: KernelScalar>: @unchecked Sendable {
             parts = shares.map { Batch<T>(samples: $0.count, steps: batch.steps, channels: batch.channels, height: batch.height, width: batch.width) }
         }
         for i in 0 ..< active { parts[i].copySamples(shares[i], of: batch) }
-        onReplicas { [self] i in numerators[i] = replicas[i].forward(parts[i]) }
+        let run: @Sendable (Int) -> Void = { [self] i in numerators[i] = replicas[i].forward(parts[i]) }
+        onReplicas(others: run, first: { run(0) })
         return numerators[0 ..< active].reduce(0, +)   // replica order: deterministic
     }
 
@@ -106,22 +108,19 @@ public final class ThreadedNetwork<T: KernelScalar>: @unchecked Sendable {
         let active = shares.count
         precondition(active > 0, "backward before forward")
         for i in 1 ..< active { replicas[i].zeroGradients() }
-        let group = DispatchGroup()
-        for i in 1 ..< active {
-            DispatchQueue.global().async(group: group) { [self] in
-                replicas[i].backward(scale: scale, ready: { _ in self.blockDone[i].signal() })
-            }
-        }
         let mine = replicas[0].grads.baseAddress!
-        replicas[0].backward(scale: scale, ready: { range in
-            for i in 1 ..< active {
-                blockDone[i].wait()   // replica i has finished this block (blocks come in the same order)
-                let theirs = replicas[i].grads.baseAddress!
-                for j in range { mine[j] += theirs[j] }
-            }
-            ready(range)
-        }, progress: progress)
-        group.wait()
+        onReplicas(others: { [self] i in
+            replicas[i].backward(scale: scale, ready: { _ in self.blockDone[i].signal() })
+        }, first: {
+            replicas[0].backward(scale: scale, ready: { range in
+                for i in 1 ..< active {
+                    blockDone[i].wait()   // replica i has finished this block (blocks come in the same order)
+                    let theirs = replicas[i].grads.baseAddress!
+                    for j in range { mine[j] += theirs[j] }
+                }
+                ready(range)
+            }, progress: progress)
+        })
     }
 
     /// `Network.prediction` of the whole batch [Ttarget, V, B, H, W].

@@ -46,8 +46,10 @@ struct Bench: ParsableCommand {
         let c = try model.resolve()
         let baselineRSS = currentRSSBytes()   // runtime, libraries, OpenBLAS: before the model exists
         let (b, t, h, w) = (window.samples, window.steps, window.height, window.width)
-        let net = ThreadedNetwork<Float>(config: c, maxSamples: b, steps: t, height: h, width: w, threads: blasThreadsOnly ? 1 : threads)
-        BLASThreads.set(blasThreadsOnly ? threads : net.blasThreads)
+        let sampleThreads = blasThreadsOnly ? 1 : threads
+        let net = ThreadedNetwork<Float>(config: c, maxSamples: b, steps: t, height: h, width: w, threads: sampleThreads)
+        let blasThreads = blasThreadsOnly ? threads : net.blasThreads
+        BLASThreads.set(blasThreads)
         net.initialize(seed: seed)
         let adam = AdamW(layout: net.layout)
         let batch = Batch<Float>.movingPattern(samples: b, steps: t, channels: c.channels, height: h, width: w, seed: seed)
@@ -81,7 +83,7 @@ struct Bench: ParsableCommand {
         let samplesPerSecond = Double(b) / stepSeconds
         let flops = FLOPCount(config: c, steps: t, height: h, width: w)
         let gflops = flops.training * Double(b) / stepSeconds / 1e9
-        let mem = MemoryEstimate(config: c, samples: b, steps: t, height: h, width: w, threads: blasThreadsOnly ? 1 : threads)
+        let mem = MemoryEstimate(config: c, samples: b, steps: t, height: h, width: w, threads: sampleThreads)
         let rss = peakRSSBytes()
         let median = stepTimes.sorted()[stepTimes.count / 2]
         if json {
@@ -99,7 +101,7 @@ struct Bench: ParsableCommand {
             let data = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else {
-            print("bench: cell \(c.cell.rawValue), B \(b), T \(t), \(h)x\(w), \(threads) thread(s) (\(net.replicas.count) sample replica(s) x \(blasThreadsOnly ? threads : net.blasThreads) BLAS), \(iterations) steps after \(warmup) warm-up")
+            print("bench: cell \(c.cell.rawValue), B \(b), T \(t), \(h)x\(w), \(threads) thread(s) (\(net.replicas.count) sample replica(s) x \(blasThreads) BLAS), \(iterations) steps after \(warmup) warm-up")
             print(String(format: "  %.1f samples/s, %.2f ms/step (forward %.2f, backward %.2f, optimizer %.2f)",
                          samplesPerSecond, stepSeconds * 1e3, fwd / n * 1e3, bwd / n * 1e3, opt / n * 1e3))
             print(String(format: "  fastest step %.2f ms (%.1f samples/s), median %.2f ms (%.1f samples/s)",

@@ -7,12 +7,15 @@
 // Shapes: q, k [dk, B, H, W]; v, out [Cv, B, H, W]; N = B*H*W.
 //   rowProbs [B, H, W, W] (A), colProbs [B, W, H, H] (B).
 // The column pass runs the row kernel on copies with H and W swapped, so every
-// GEMM operand has unit stride (BLAS needs it).
+// GEMM operand has unit stride. The products of one line are small ([L, L] by
+// dk or Cv): they go through gemmWide's register kernel, not a BLAS call each
+// (thousands per step, where OpenBLAS's per-call work dominated). Products with
+// a transposed [L, L] operand transpose it into an [L, L] scratch first.
 
 /// Attention along the last axis of [C, B, R, L] (one softmax per (b, r, x)).
-/// probs [B*R, L, L]; out[Cv, N] (+)= attention output.
+/// probs [B*R, L, L]; out[Cv, N] (+)= attention output. `at` scratch [L, L].
 public func lineAttentionForward<T: KernelScalar>(
-    _ out: UnsafeMutablePointer<T>, probs: UnsafeMutablePointer<T>,
+    _ out: UnsafeMutablePointer<T>, probs: UnsafeMutablePointer<T>, at: UnsafeMutablePointer<T>,
     q: UnsafePointer<T>, k: UnsafePointer<T>, v: UnsafePointer<T>,
     dk: Int, cv: Int, samples: Int, rows: Int, length len: Int, accumulate: Bool
 ) {
@@ -21,19 +24,20 @@ public func lineAttentionForward<T: KernelScalar>(
     for br in 0 ..< samples * rows {
         let off = br * len, s = probs + br * len * len
         // s[x, x'] = sum_c q[c, x] k[c, x'] / sqrt(dk)
-        T.gemm(transA: true, transB: false, m: len, n: len, k: dk, alpha: scale, a: q + off, lda: n,
-               b: k + off, ldb: n, beta: 0, c: s, ldc: len)
+        gemmWide(transA: true, m: len, n: len, k: dk, alpha: scale, a: q + off, lda: n,
+                 b: k + off, ldb: n, beta: 0, c: s, ldc: len)
         softmaxForward(s, rows: len, n: len)
-        // out[c, x] = sum_x' v[c, x'] A[x, x']
-        T.gemm(transA: false, transB: true, m: cv, n: len, k: len, alpha: 1, a: v + off, lda: n,
-               b: s, ldb: len, beta: accumulate ? 1 : 0, c: out + off, ldc: n)
+        // out[c, x] = sum_x' v[c, x'] A[x, x'] = (V A^T)[c, x]
+        transposeSquare(at, s, len)
+        gemmWide(transA: false, m: cv, n: len, k: len, alpha: 1, a: v + off, lda: n,
+                 b: at, ldb: len, beta: accumulate ? 1 : 0, c: out + off, ldc: n)
     }
 }
 
-/// dq, dk, dv += gradients of lineAttentionForward given dOut. `dA` scratch [L, L].
+/// dq, dk, dv += gradients of lineAttentionForward given dOut. `dA`, `dSt` scratch [L, L].
 public func lineAttentionBackward<T: KernelScalar>(
     dq: UnsafeMutablePointer<T>, dk dK: UnsafeMutablePointer<T>, dv: UnsafeMutablePointer<T>,
-    dA: UnsafeMutablePointer<T>, dOut: UnsafePointer<T>, probs: UnsafePointer<T>,
+    dA: UnsafeMutablePointer<T>, dSt: UnsafeMutablePointer<T>, dOut: UnsafePointer<T>, probs: UnsafePointer<T>,
     q: UnsafePointer<T>, k: UnsafePointer<T>, v: UnsafePointer<T>,
     dk: Int, cv: Int, samples: Int, rows: Int, length len: Int
 ) {
@@ -42,26 +46,35 @@ public func lineAttentionBackward<T: KernelScalar>(
     for br in 0 ..< samples * rows {
         let off = br * len, a = probs + br * len * len
         // dA[x, x'] = sum_c dOut[c, x] v[c, x']
-        T.gemm(transA: true, transB: false, m: len, n: len, k: cv, alpha: 1, a: dOut + off, lda: n,
-               b: v + off, ldb: n, beta: 0, c: dA, ldc: len)
+        gemmWide(transA: true, m: len, n: len, k: cv, alpha: 1, a: dOut + off, lda: n,
+                 b: v + off, ldb: n, beta: 0, c: dA, ldc: len)
         // dv[c, x'] += sum_x dOut[c, x] A[x, x']
-        T.gemm(transA: false, transB: false, m: cv, n: len, k: len, alpha: 1, a: dOut + off, lda: n,
-               b: a, ldb: len, beta: 1, c: dv + off, ldc: n)
+        gemmWide(transA: false, m: cv, n: len, k: len, alpha: 1, a: dOut + off, lda: n,
+                 b: a, ldb: len, beta: 1, c: dv + off, ldc: n)
         softmaxBackward(dA, dA, a, rows: len, n: len)  // dA becomes dS
-        // dq[c, x] += sum_x' k[c, x'] dS[x, x'] / sqrt(dk)
-        T.gemm(transA: false, transB: true, m: dk, n: len, k: len, alpha: scale, a: k + off, lda: n,
-               b: dA, ldb: len, beta: 1, c: dq + off, ldc: n)
+        // dq[c, x] += sum_x' k[c, x'] dS[x, x'] / sqrt(dk) = (K dS^T)[c, x] / sqrt(dk)
+        transposeSquare(dSt, dA, len)
+        gemmWide(transA: false, m: dk, n: len, k: len, alpha: scale, a: k + off, lda: n,
+                 b: dSt, ldb: len, beta: 1, c: dq + off, ldc: n)
         // dk[c, x'] += sum_x q[c, x] dS[x, x'] / sqrt(dk)
-        T.gemm(transA: false, transB: false, m: dk, n: len, k: len, alpha: scale, a: q + off, lda: n,
-               b: dA, ldb: len, beta: 1, c: dK + off, ldc: n)
+        gemmWide(transA: false, m: dk, n: len, k: len, alpha: scale, a: q + off, lda: n,
+                 b: dA, ldb: len, beta: 1, c: dK + off, ldc: n)
     }
 }
 
+/// out[j, i] = x[i, j] for one [L, L] matrix.
+@inline(__always)
+func transposeSquare<T: KernelScalar>(_ out: UnsafeMutablePointer<T>, _ x: UnsafePointer<T>, _ len: Int) {
+    transposeMatrix(out, ldOut: len, x, ldX: len, rows: len, columns: len)
+}
+
 /// Scratch elements axialAttentionForward needs.
-public func axialAttentionForwardScratch(dk: Int, cv: Int, n: Int) -> Int { (2 * dk + 2 * cv) * n }
+public func axialAttentionForwardScratch(dk: Int, cv: Int, n: Int, height: Int, width: Int) -> Int {
+    (2 * dk + 2 * cv) * n + max(height, width) * max(height, width)
+}
 /// Scratch elements axialAttentionBackward needs.
 public func axialAttentionBackwardScratch(dk: Int, cv: Int, n: Int, height: Int, width: Int) -> Int {
-    (4 * dk + 3 * cv) * n + max(height, width) * max(height, width)
+    (4 * dk + 3 * cv) * n + 2 * max(height, width) * max(height, width)
 }
 
 /// out[Cv, N] = R + Cc (written).
@@ -71,13 +84,14 @@ public func axialAttentionForward<T: KernelScalar>(
     dk: Int, cv: Int, samples: Int, height: Int, width: Int, scratch: UnsafeMutablePointer<T>
 ) {
     let n = samples * height * width
-    lineAttentionForward(out, probs: rowProbs, q: q, k: k, v: v, dk: dk, cv: cv,
-                         samples: samples, rows: height, length: width, accumulate: false)
     let qt = scratch, kt = qt + dk * n, vt = kt + dk * n, yt = vt + cv * n  // [C, B, W, H]
+    let at = yt + cv * n                                                    // [L, L]
+    lineAttentionForward(out, probs: rowProbs, at: at, q: q, k: k, v: v, dk: dk, cv: cv,
+                         samples: samples, rows: height, length: width, accumulate: false)
     transposePlanes(qt, q, planes: dk * samples, height: height, width: width)
     transposePlanes(kt, k, planes: dk * samples, height: height, width: width)
     transposePlanes(vt, v, planes: cv * samples, height: height, width: width)
-    lineAttentionForward(yt, probs: colProbs, q: qt, k: kt, v: vt, dk: dk, cv: cv,
+    lineAttentionForward(yt, probs: colProbs, at: at, q: qt, k: kt, v: vt, dk: dk, cv: cv,
                          samples: samples, rows: width, length: height, accumulate: false)
     transposePlanes(out, yt, planes: cv * samples, height: width, width: height, accumulate: true)
 }
@@ -92,14 +106,15 @@ public func axialAttentionBackward<T: KernelScalar>(
     let n = samples * height * width
     let qt = scratch, kt = qt + dk * n, vt = kt + dk * n, dyt = vt + cv * n
     let dqt = dyt + cv * n, dkt = dqt + dk * n, dvt = dkt + dk * n, dA = dvt + cv * n
-    lineAttentionBackward(dq: dq, dk: dK, dv: dv, dA: dA, dOut: dOut, probs: rowProbs, q: q, k: k, v: v,
+    let dSt = dA + max(height, width) * max(height, width)
+    lineAttentionBackward(dq: dq, dk: dK, dv: dv, dA: dA, dSt: dSt, dOut: dOut, probs: rowProbs, q: q, k: k, v: v,
                           dk: dk, cv: cv, samples: samples, rows: height, length: width)
     transposePlanes(qt, q, planes: dk * samples, height: height, width: width)
     transposePlanes(kt, k, planes: dk * samples, height: height, width: width)
     transposePlanes(vt, v, planes: cv * samples, height: height, width: width)
     transposePlanes(dyt, dOut, planes: cv * samples, height: height, width: width)
     dqt.initialize(repeating: 0, count: (2 * dk + cv) * n)
-    lineAttentionBackward(dq: dqt, dk: dkt, dv: dvt, dA: dA, dOut: dyt, probs: colProbs, q: qt, k: kt, v: vt,
+    lineAttentionBackward(dq: dqt, dk: dkt, dv: dvt, dA: dA, dSt: dSt, dOut: dyt, probs: colProbs, q: qt, k: kt, v: vt,
                           dk: dk, cv: cv, samples: samples, rows: width, length: height)
     transposePlanes(dq, dqt, planes: dk * samples, height: width, width: height, accumulate: true)
     transposePlanes(dK, dkt, planes: dk * samples, height: width, width: height, accumulate: true)

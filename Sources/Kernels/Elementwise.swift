@@ -105,8 +105,18 @@ public func laneSum(_ v: SIMD16<Float>) -> Float { laneSum(v.lowHalf + v.highHal
 /// sum x[0..<n]
 @inline(__always)
 public func sumOf<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int) -> T {
-    var acc = SIMD8<T>()
     var i = 0
+    if T.self == Float.self {
+        // Float by 16 lanes, two accumulators (the SIMD8<T> path does not vectorize well)
+        let xf = cast(x)
+        var a0 = F16(), a1 = F16()
+        while i + 32 <= n { a0 += load16(xf + i); a1 += load16(xf + i + 16); i += 32 }
+        if i + 16 <= n { a0 += load16(xf + i); i += 16 }
+        var s = laneSum(a0 + a1)
+        while i < n { s += xf[i]; i += 1 }
+        return unsafeBitCast(s, to: T.self)
+    }
+    var acc = SIMD8<T>()
     let raw = UnsafeRawPointer(x)
     while i + 8 <= n {
         acc += raw.loadUnaligned(fromByteOffset: i * MemoryLayout<T>.stride, as: SIMD8<T>.self)
@@ -120,8 +130,20 @@ public func sumOf<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int) -> T {
 /// sum x[i] y[i], i < n
 @inline(__always)
 public func dotOf<T: KernelScalar>(_ x: UnsafePointer<T>, _ y: UnsafePointer<T>, _ n: Int) -> T {
-    var acc = SIMD8<T>()
     var i = 0
+    if T.self == Float.self {
+        let xf = cast(x), yf = cast(y)
+        var a0 = F16(), a1 = F16()
+        while i + 32 <= n {
+            a0 = a0.addingProduct(load16(xf + i), load16(yf + i)); a1 = a1.addingProduct(load16(xf + i + 16), load16(yf + i + 16))
+            i += 32
+        }
+        if i + 16 <= n { a0 = a0.addingProduct(load16(xf + i), load16(yf + i)); i += 16 }
+        var s = laneSum(a0 + a1)
+        while i < n { s += xf[i] * yf[i]; i += 1 }
+        return unsafeBitCast(s, to: T.self)
+    }
+    var acc = SIMD8<T>()
     let rx = UnsafeRawPointer(x), ry = UnsafeRawPointer(y)
     let st = MemoryLayout<T>.stride
     while i + 8 <= n {
@@ -171,6 +193,10 @@ public func spatialMeanBackward<T: KernelScalar>(_ dx: UnsafeMutablePointer<T>, 
 /// In place: each row of x [rows, n] becomes softmax(row). Entries at -infinity
 /// (masked) become 0. Every row must have at least one finite entry.
 public func softmaxForward<T: KernelScalar>(_ x: UnsafeMutablePointer<T>, rows: Int, n: Int) {
+    if T.self == Float.self, n >= 16 {
+        softmaxForwardFloat(cast(x), rows: rows, n: n)
+        return
+    }
     for r in 0 ..< rows {
         let p = x + r * n
         let m = maxOf(p, n)
@@ -181,12 +207,70 @@ public func softmaxForward<T: KernelScalar>(_ x: UnsafeMutablePointer<T>, rows: 
     }
 }
 
+/// softmaxForward on Float rows of n >= 16: the three passes (max, exp and sum,
+/// scale) by 16 lanes with fastExp16 (lane by lane expScalar: 0 below -87.3, so
+/// a masked -inf score gives 0), a scalar tail past the last 16.
+private func softmaxForwardFloat(_ x: UnsafeMutablePointer<Float>, rows: Int, n: Int) {
+    let n16 = n & ~15
+    for r in 0 ..< rows {
+        let p = x + r * n
+        var kmax = orderKey(load16(p))
+        var i = 16
+        while i < n16 { kmax = pointwiseMax(kmax, orderKey(load16(p + i))); i += 16 }
+        var m = laneMax(keys: kmax)
+        while i < n { m = max(m, p[i]); i += 1 }
+        var vsum = F16()
+        let vm = F16(repeating: m), low = F16(repeating: -87.3)
+        i = 0
+        while i < n16 {
+            let d = load16(p + i) - vm
+            // fastExp16 clamps: d - d keeps a NaN a NaN, then below -87.3 (a masked -inf) 0
+            let e = (fastExp16(d) + (d - d)).replacing(with: 0, where: d .< low)
+            store16(e, p + i); vsum += e
+            i += 16
+        }
+        var sum = laneSum(vsum)
+        while i < n { p[i] = expScalar(p[i] - m); sum += p[i]; i += 1 }
+        let inv = 1 / sum, vinv = F16(repeating: inv)
+        i = 0
+        while i < n16 { store16(load16(p + i) * vinv, p + i); i += 16 }
+        while i < n { p[i] *= inv; i += 1 }
+    }
+}
+
+// Lane-wise max of Float vectors through integer keys: the standard library's
+// pointwiseMax (and compare-and-replace) on two variable Float vectors compiles
+// to a loop over lanes here, the Int32 version to one vpmaxsd. The key flips
+// the magnitude bits of negative numbers, so keys order as the floats do
+// (-inf < ... < -0 < +0 < ... < +inf < NaN: a NaN lane wins and propagates).
+@inline(__always) func orderKey(_ v: SIMD16<Float>) -> SIMD16<Int32> {
+    let i = unsafeBitCast(v, to: SIMD16<Int32>.self)
+    return i ^ ((i &>> 31) & 0x7fff_ffff)
+}
+@inline(__always) func fromOrderKey(_ k: Int32) -> Float {
+    Float(bitPattern: UInt32(bitPattern: k ^ ((k &>> 31) & 0x7fff_ffff)))
+}
+
+/// The largest lane of a vector of order keys, as a Float.
+@inline(__always) func laneMax(keys k: SIMD16<Int32>) -> Float {
+    let a = pointwiseMax(k.lowHalf, k.highHalf), b = pointwiseMax(a.lowHalf, a.highHalf)
+    let c = pointwiseMax(b.lowHalf, b.highHalf)
+    return fromOrderKey(max(c[0], c[1]))
+}
+
 /// max x[0..<n] (n >= 1), with SIMD accumulators.
 @inline(__always)
 public func maxOf<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int) -> T {
     var i = 0
     var m = -T.infinity
-    if n >= 8 {
+    if T.self == Float.self, n >= 16 {
+        // (the SIMD8 path below compiles to a call per vector and a loop over lanes)
+        let xf = cast(x)
+        var acc = orderKey(load16(xf))
+        i = 16
+        while i + 16 <= n { acc = pointwiseMax(acc, orderKey(load16(xf + i))); i += 16 }
+        m = unsafeBitCast(laneMax(keys: acc), to: T.self)
+    } else if n >= 8 {
         let raw = UnsafeRawPointer(x)
         var acc = raw.loadUnaligned(as: SIMD8<T>.self)
         i = 8
@@ -203,6 +287,21 @@ public func maxOf<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int) -> T {
 /// dx[r, i] = y[r, i] (dy[r, i] - sum_j y[r, j] dy[r, j])   (written, not accumulated;
 /// dx may alias dy).
 public func softmaxBackward<T: KernelScalar>(_ dx: UnsafeMutablePointer<T>, _ dy: UnsafePointer<T>, _ y: UnsafePointer<T>, rows: Int, n: Int) {
+    if T.self == Float.self, n >= 16 {
+        let dxf = cast(dx), dyf = cast(dy), yf = cast(y), n16 = n & ~15
+        for r in 0 ..< rows {
+            let o = r * n
+            var acc = F16(), i = 0
+            while i < n16 { acc = acc.addingProduct(load16(yf + o + i), load16(dyf + o + i)); i += 16 }
+            var s = laneSum(acc)
+            while i < n { s += yf[o + i] * dyf[o + i]; i += 1 }
+            let vs = F16(repeating: s)
+            i = 0
+            while i < n16 { store16(load16(yf + o + i) * (load16(dyf + o + i) - vs), dxf + o + i); i += 16 }
+            while i < n { dxf[o + i] = yf[o + i] * (dyf[o + i] - s); i += 1 }
+        }
+        return
+    }
     for r in 0 ..< rows {
         let o = r * n
         let s = dotOf(y + o, dy + o, n)
@@ -227,19 +326,69 @@ public func expScalar<T: KernelScalar>(_ x: T) -> T {
 /// (column attention needs unit stride along columns for BLAS).
 public func transposePlanes<T: KernelScalar>(_ out: UnsafeMutablePointer<T>, _ x: UnsafePointer<T>, planes: Int, height: Int, width: Int, accumulate: Bool = false) {
     let p = height * width
-    let block = 8  // 8 x 8 tiles: both the reads and the writes stay within a few cache lines
     for pl in 0 ..< planes {
-        let src = x + pl * p, dst = out + pl * p
-        for i0 in Swift.stride(from: 0, to: height, by: block) {
-            let i1 = min(i0 + block, height)
-            for j0 in Swift.stride(from: 0, to: width, by: block) {
-                let j1 = min(j0 + block, width)
-                if accumulate {
-                    for j in j0 ..< j1 { for i in i0 ..< i1 { dst[j * height + i] += src[i * width + j] } }
-                } else {
-                    for j in j0 ..< j1 { for i in i0 ..< i1 { dst[j * height + i] = src[i * width + j] } }
-                }
+        transposeMatrix(out + pl * p, ldOut: height, x + pl * p, ldX: width, rows: height, columns: width, accumulate: accumulate)
+    }
+}
+
+/// out[j, i] (+)= x[i, j] for x [rows, columns] (row strides ldX, ldOut).
+/// Float: 16 x 16 blocks in registers (four rounds of even/odd lane interleaving,
+/// one two-source shuffle per row each), the edges element by element; others
+/// by 8 x 8 tiles (both the reads and the writes stay within a few cache lines).
+public func transposeMatrix<T: KernelScalar>(_ out: UnsafeMutablePointer<T>, ldOut: Int, _ x: UnsafePointer<T>, ldX: Int,
+                                             rows: Int, columns: Int, accumulate: Bool = false) {
+    var r16 = 0, c16 = 0
+    if T.self == Float.self {
+        r16 = rows & ~15; c16 = columns & ~15
+        let o = cast(out), xf = cast(x)
+        for i0 in Swift.stride(from: 0, to: r16, by: 16) {
+            for j0 in Swift.stride(from: 0, to: c16, by: 16) {
+                transpose16x16(o + j0 * ldOut + i0, ldOut, xf + i0 * ldX + j0, ldX, accumulate)
             }
         }
     }
+    // what the 16 x 16 blocks left: the columns past c16 of rows < r16, then rows past r16
+    transposeTiles(out, ldOut: ldOut, x, ldX: ldX, rows: 0 ..< r16, columns: c16 ..< columns, accumulate: accumulate)
+    transposeTiles(out, ldOut: ldOut, x, ldX: ldX, rows: r16 ..< rows, columns: 0 ..< columns, accumulate: accumulate)
+}
+
+private func transposeTiles<T: KernelScalar>(_ out: UnsafeMutablePointer<T>, ldOut: Int, _ x: UnsafePointer<T>, ldX: Int,
+                                             rows: Range<Int>, columns: Range<Int>, accumulate: Bool) {
+    let block = 8
+    for i0 in Swift.stride(from: rows.lowerBound, to: rows.upperBound, by: block) {
+        let i1 = min(i0 + block, rows.upperBound)
+        for j0 in Swift.stride(from: columns.lowerBound, to: columns.upperBound, by: block) {
+            let j1 = min(j0 + block, columns.upperBound)
+            if accumulate {
+                for j in j0 ..< j1 { for i in i0 ..< i1 { out[j * ldOut + i] += x[i * ldX + j] } }
+            } else {
+                for j in j0 ..< j1 { for i in i0 ..< i1 { out[j * ldOut + i] = x[i * ldX + j] } }
+            }
+        }
+    }
+}
+
+/// One 16 x 16 block. Row r, lane l is element (r, l); taking the even lanes of
+/// rows 2k, 2k+1 into row k and their odd lanes into row 8 + k rotates the 8-bit
+/// index (r, l) right by one bit; four rounds swap its halves: the transpose.
+@inline(__always)
+private func transpose16x16(_ out: UnsafeMutablePointer<Float>, _ ldOut: Int, _ x: UnsafePointer<Float>, _ ldX: Int, _ accumulate: Bool) {
+    var v = (load16(x), load16(x + ldX), load16(x + 2 * ldX), load16(x + 3 * ldX),
+             load16(x + 4 * ldX), load16(x + 5 * ldX), load16(x + 6 * ldX), load16(x + 7 * ldX),
+             load16(x + 8 * ldX), load16(x + 9 * ldX), load16(x + 10 * ldX), load16(x + 11 * ldX),
+             load16(x + 12 * ldX), load16(x + 13 * ldX), load16(x + 14 * ldX), load16(x + 15 * ldX))
+    @inline(__always) func pair(_ a: F16, _ b: F16) -> (F16, F16) {
+        let ab = SIMD32(lowHalf: a, highHalf: b)
+        return (ab.evenHalf, ab.oddHalf)
+    }
+    for _ in 0 ..< 4 {
+        let (e0, o0) = pair(v.0, v.1), (e1, o1) = pair(v.2, v.3), (e2, o2) = pair(v.4, v.5), (e3, o3) = pair(v.6, v.7)
+        let (e4, o4) = pair(v.8, v.9), (e5, o5) = pair(v.10, v.11), (e6, o6) = pair(v.12, v.13), (e7, o7) = pair(v.14, v.15)
+        v = (e0, e1, e2, e3, e4, e5, e6, e7, o0, o1, o2, o3, o4, o5, o6, o7)
+    }
+    @inline(__always) func put(_ r: F16, _ p: UnsafeMutablePointer<Float>) { store16(accumulate ? load16(p) + r : r, p) }
+    put(v.0, out); put(v.1, out + ldOut); put(v.2, out + 2 * ldOut); put(v.3, out + 3 * ldOut)
+    put(v.4, out + 4 * ldOut); put(v.5, out + 5 * ldOut); put(v.6, out + 6 * ldOut); put(v.7, out + 7 * ldOut)
+    put(v.8, out + 8 * ldOut); put(v.9, out + 9 * ldOut); put(v.10, out + 10 * ldOut); put(v.11, out + 11 * ldOut)
+    put(v.12, out + 12 * ldOut); put(v.13, out + 13 * ldOut); put(v.14, out + 14 * ldOut); put(v.15, out + 15 * ldOut)
 }

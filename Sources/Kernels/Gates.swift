@@ -239,22 +239,23 @@ public func outputGate<T: KernelScalar>(_ h: UnsafeMutablePointer<T>, o: UnsafeP
 /// Backward of the update on `count` columns (row stride ld). In: dH = d/dH_t,
 /// dC = d/dC_t from step t+1, the cached gates (i, f, tanh g, o), C_t, C_{t-1}.
 /// Out: dG [4Ch] (=, d/d pre-activation), dC = d/dC_{t-1} (overwritten);
+/// dBias [4Ch] += the row sums of dG (the gate bias gradient, while dG is in registers);
 /// dpi, dpf, dpo += peephole gradients (nil: no peepholes; pi, pf, po then nil too).
 public func lstmGatesBackward<T: KernelScalar>(
     dG: UnsafeMutablePointer<T>, dC: UnsafeMutablePointer<T>, dH: UnsafePointer<T>,
     gates: UnsafePointer<T>, c cT: UnsafePointer<T>, cPrev: UnsafePointer<T>,
     pi: UnsafePointer<T>?, pf: UnsafePointer<T>?, po: UnsafePointer<T>?,
     dpi: UnsafeMutablePointer<T>?, dpf: UnsafeMutablePointer<T>?, dpo: UnsafeMutablePointer<T>?,
-    channels ch: Int, count: Int, ld: Int
+    dBias: UnsafeMutablePointer<T>, channels ch: Int, count: Int, ld: Int
 ) {
     if T.self == Float.self {
         lstmGatesBackwardFloat(dG: cast(dG), dC: cast(dC), dH: cast(dH), gates: cast(gates), c: cast(cT), cPrev: cast(cPrev),
                                pi: pi.map(cast), pf: pf.map(cast), po: po.map(cast),
-                               dpi: dpi.map(cast), dpf: dpf.map(cast), dpo: dpo.map(cast), channels: ch, count: count, ld: ld)
+                               dpi: dpi.map(cast), dpf: dpf.map(cast), dpo: dpo.map(cast), dBias: cast(dBias), channels: ch, count: count, ld: ld)
         return
     }
     lstmGatesBackwardReference(dG: dG, dC: dC, dH: dH, gates: gates, c: cT, cPrev: cPrev, pi: pi, pf: pf, po: po,
-                               dpi: dpi, dpf: dpf, dpo: dpo, channels: ch, from: 0, to: count, ld: ld)
+                               dpi: dpi, dpf: dpf, dpo: dpo, dBias: dBias, channels: ch, from: 0, to: count, ld: ld)
 }
 
 /// Scalar reference of lstmGatesBackward on columns from ..< to.
@@ -263,7 +264,7 @@ public func lstmGatesBackwardReference<T: KernelScalar>(
     gates: UnsafePointer<T>, c cT: UnsafePointer<T>, cPrev: UnsafePointer<T>,
     pi: UnsafePointer<T>?, pf: UnsafePointer<T>?, po: UnsafePointer<T>?,
     dpi: UnsafeMutablePointer<T>?, dpf: UnsafeMutablePointer<T>?, dpo: UnsafeMutablePointer<T>?,
-    channels ch: Int, from j0: Int, to j1: Int, ld: Int
+    dBias: UnsafeMutablePointer<T>, channels ch: Int, from j0: Int, to j1: Int, ld: Int
 ) {
     for c in 0 ..< ch {
         let iv = gates + c * ld, fv = gates + (ch + c) * ld, gv = gates + (2 * ch + c) * ld, ov = gates + (3 * ch + c) * ld
@@ -286,6 +287,8 @@ public func lstmGatesBackwardReference<T: KernelScalar>(
             dpf[c] += dotOf(dgf + j0, cp + j0, j1 - j0)
             dpo[c] += dotOf(dgo + j0, ct + j0, j1 - j0)
         }
+        dBias[c] += sumOf(dgi + j0, j1 - j0); dBias[ch + c] += sumOf(dgf + j0, j1 - j0)
+        dBias[2 * ch + c] += sumOf(dgg + j0, j1 - j0); dBias[3 * ch + c] += sumOf(dgo + j0, j1 - j0)
     }
 }
 
@@ -294,7 +297,7 @@ private func lstmGatesBackwardFloat(
     gates: UnsafePointer<Float>, c cT: UnsafePointer<Float>, cPrev: UnsafePointer<Float>,
     pi: UnsafePointer<Float>?, pf: UnsafePointer<Float>?, po: UnsafePointer<Float>?,
     dpi: UnsafeMutablePointer<Float>?, dpf: UnsafeMutablePointer<Float>?, dpo: UnsafeMutablePointer<Float>?,
-    channels ch: Int, count: Int, ld: Int
+    dBias: UnsafeMutablePointer<Float>, channels ch: Int, count: Int, ld: Int
 ) {
     let n16 = count & ~15
     for c in 0 ..< ch {
@@ -303,6 +306,7 @@ private func lstmGatesBackwardFloat(
         let cp = cPrev + c * ld, ct = cT + c * ld, dh = dH + c * ld, dc = dC + c * ld
         let pic = pi?[c] ?? 0, pfc = pf?[c] ?? 0, poc = po?[c] ?? 0
         var si = F16(), sf = F16(), so = F16()
+        var bi = F16(), bf = F16(), bg = F16(), bo = F16()
         var j = 0
         while j < n16 {
             let i = load16(iv + j), f = load16(fv + j), g = load16(gv + j), o = load16(ov + j)
@@ -316,14 +320,16 @@ private func lstmGatesBackwardFloat(
             store16(dGi, dgi + j); store16(dGf, dgf + j); store16(dGg, dgg + j); store16(dGo, dgo + j)
             store16(dct * f + dGi * pic + dGf * pfc, dc + j)
             si = si.addingProduct(dGi, cpv); sf = sf.addingProduct(dGf, cpv); so = so.addingProduct(dGo, ctv)
+            bi += dGi; bf += dGf; bg += dGg; bo += dGo
             j += 16
         }
         if let dpi, let dpf, let dpo {
             dpi[c] += laneSum(si); dpf[c] += laneSum(sf); dpo[c] += laneSum(so)
         }
+        dBias[c] += laneSum(bi); dBias[ch + c] += laneSum(bf); dBias[2 * ch + c] += laneSum(bg); dBias[3 * ch + c] += laneSum(bo)
     }
     if n16 < count {
         lstmGatesBackwardReference(dG: dG, dC: dC, dH: dH, gates: gates, c: cT, cPrev: cPrev, pi: pi, pf: pf, po: po,
-                                   dpi: dpi, dpf: dpf, dpo: dpo, channels: ch, from: n16, to: count, ld: ld)
+                                   dpi: dpi, dpf: dpf, dpo: dpo, dBias: dBias, channels: ch, from: n16, to: count, ld: ld)
     }
 }

@@ -19,7 +19,8 @@ public func gemmWide<T: KernelScalar>(
 ) {
     // Wide rows, few of them, short products: the shapes the register kernel wins
     // (beyond, OpenBLAS's packed kernels are faster and their packing amortized).
-    if T.self == Float.self, n >= 64, m <= 64, k <= 256, m > 0, k > 0 {
+    // Narrow C down to 16 columns too: there OpenBLAS's per-call overhead dominates.
+    if T.self == Float.self, n >= 16, m <= 64, k <= 256, m > 0, k > 0 {
         gemmWideFloat(transA: transA, m: m, n: n, k: k, alpha: unsafeBitCast(alpha, to: Float.self), a: cast(a), lda: lda,
                       b: cast(b), ldb: ldb, beta: unsafeBitCast(beta, to: Float.self), c: cast(c), ldc: ldc)
         return
@@ -86,10 +87,53 @@ private func gemmWideFloat(
         }
         j += 64
     }
-    // column tail: 16 columns, then single columns, one row at a time
+    // 32 and 16 remaining columns (all of a narrow C, e.g. attention over one
+    // image row): 4 rows at a time, so 8 or 4 FMA chains run side by side
+    let n32 = n & ~31
+    if j < n32 {
+        var i = 0
+        while i < m4 {
+            let a0 = a + i * rs, a1 = a0 + rs, a2 = a1 + rs, a3 = a2 + rs
+            var c00 = F16(), c01 = F16(), c10 = F16(), c11 = F16()
+            var c20 = F16(), c21 = F16(), c30 = F16(), c31 = F16()
+            for kk in 0 ..< k {
+                let bp = b + kk * ldb + j
+                let b0 = load16(bp), b1 = load16(bp + 16)
+                let o = kk * cs
+                let x0 = F16(repeating: a0[o]), x1 = F16(repeating: a1[o])
+                let x2 = F16(repeating: a2[o]), x3 = F16(repeating: a3[o])
+                c00 = c00.addingProduct(x0, b0); c01 = c01.addingProduct(x0, b1)
+                c10 = c10.addingProduct(x1, b0); c11 = c11.addingProduct(x1, b1)
+                c20 = c20.addingProduct(x2, b0); c21 = c21.addingProduct(x2, b1)
+                c30 = c30.addingProduct(x3, b0); c31 = c31.addingProduct(x3, b1)
+            }
+            let p0 = c + i * ldc + j, p1 = p0 + ldc, p2 = p1 + ldc, p3 = p2 + ldc
+            finish(c00, p0, va, beta); finish(c01, p0 + 16, va, beta)
+            finish(c10, p1, va, beta); finish(c11, p1 + 16, va, beta)
+            finish(c20, p2, va, beta); finish(c21, p2 + 16, va, beta)
+            finish(c30, p3, va, beta); finish(c31, p3 + 16, va, beta)
+            i += 4
+        }
+    }
+    if n32 < n16 {
+        var i = 0
+        while i < m4 {
+            let a0 = a + i * rs, a1 = a0 + rs, a2 = a1 + rs, a3 = a2 + rs
+            var c0 = F16(), c1 = F16(), c2 = F16(), c3 = F16()
+            for kk in 0 ..< k {
+                let b0 = load16(b + kk * ldb + n32), o = kk * cs
+                c0 = c0.addingProduct(F16(repeating: a0[o]), b0); c1 = c1.addingProduct(F16(repeating: a1[o]), b0)
+                c2 = c2.addingProduct(F16(repeating: a2[o]), b0); c3 = c3.addingProduct(F16(repeating: a3[o]), b0)
+            }
+            let p0 = c + i * ldc + n32
+            finish(c0, p0, va, beta); finish(c1, p0 + ldc, va, beta); finish(c2, p0 + 2 * ldc, va, beta); finish(c3, p0 + 3 * ldc, va, beta)
+            i += 4
+        }
+    }
+    // the rest, one row at a time: rows past m4 by 16 columns, then single columns
     for i in 0 ..< m {
         let ai = a + i * rs
-        var jj = n64
+        var jj = i < m4 ? n16 : n64
         while jj < n16 {
             var acc = F16()
             for kk in 0 ..< k { acc = acc.addingProduct(F16(repeating: ai[kk * cs]), load16(b + kk * ldb + jj)) }

@@ -134,7 +134,7 @@ final class ConvLSTMCell<T: KernelScalar> {
         dInput.initialize(repeating: 0, count: cin * n)
         forEachBlock(samples: b) { s, y0, y1, j, m in
             lstmGatesBackward(dG: dG + j, dC: dC + j, dH: dH + j, gates: gates + j, c: cT + j, cPrev: cPrev + j,
-                              pi: nil, pf: nil, po: nil, dpi: nil, dpf: nil, dpo: nil, channels: ch, count: m, ld: n)
+                              pi: nil, pf: nil, po: nil, dpi: nil, dpf: nil, dpo: nil, dBias: dbias, channels: ch, count: m, ld: n)
             // dWcat += dG col^T;  dcol = Wcat^T dG (into col, no longer needed)
             let rows = fillColumns(step: t, input: x, samples: b, sample: s, rows: y0, y1)
             T.gemm(transA: false, transB: true, m: 4 * ch, n: rows, k: m, alpha: 1, a: dG + j, lda: n,
@@ -147,7 +147,6 @@ final class ConvLSTMCell<T: KernelScalar> {
                                rows: y0, y1, kernel: k)
             }
         }
-        rowSums(dbias, dG, rows: 4 * ch, n: n)
         if t == 0 {
             // the window's last backward step: the accumulated weight gradient goes to Wx, Wh
             for o in 0 ..< 4 * ch {

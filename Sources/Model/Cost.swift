@@ -73,7 +73,7 @@ public struct MemoryEstimate: Equatable, Sendable {
                 let pad = (c.dilations.max() ?? 1) * (c.kernel - 1) / 2
                 scratch += 2 * r * b * (h + 2 * pad) * (w + 2 * pad)   // zero-padded U and dM
                 if a > 0 {
-                    scratch += max((2 * dk + 2 * ch) * n, (4 * dk + 3 * ch) * n + max(h, w) * max(h, w))
+                    scratch += max((2 * dk + 2 * ch) * n + max(h, w) * max(h, w), (4 * dk + 3 * ch) * n + 2 * max(h, w) * max(h, w))
                     scratch += (3 * ch + 2 * dk) * n
                 }
             case .convlstm:

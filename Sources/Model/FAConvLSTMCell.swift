@@ -98,7 +98,7 @@ final class FAConvLSTMCell<T: KernelScalar> {
         mt = arena.make(r * n, .scratch)
         a1 = arena.make(q * bmax, .scratch)
         let needAttn = attended > 0
-        attnScratch = arena.make(needAttn ? max(axialAttentionForwardScratch(dk: dk, cv: ch, n: n),
+        attnScratch = arena.make(needAttn ? max(axialAttentionForwardScratch(dk: dk, cv: ch, n: n, height: h, width: w),
                                                 axialAttentionBackwardScratch(dk: dk, cv: ch, n: n, height: h, width: w)) : 0, .scratch)
         dHrec = arena.make(ch * n, .scratch)
         dC = arena.make(ch * n, .scratch)
@@ -237,21 +237,20 @@ final class FAConvLSTMCell<T: KernelScalar> {
             conv1x1Backward(dIn: dH, dW: dwv, dBias: nil, dOut: dV, inp: hPre, w: wv, cout: ch, cin: ch, n: n)
         }
 
-        // 5. peephole LSTM update (dC from t+1 becomes dC_{t-1}), and
+        // 5. peephole LSTM update (dC from t+1 becomes dC_{t-1}; dbg summed on the way), and
         // 4. G = Wg Mt + bg (Mt recomputed from ex and M), fused by column chunks
         //    so dG is still in cache for the two products.
         scaleBySample(mt, m, ex, rows: r, samples: b, positions: p)
         for j0 in Swift.stride(from: 0, to: n, by: gateChunk) {
             let len = min(gateChunk, n - j0)
             lstmGatesBackward(dG: dG + j0, dC: dC + j0, dH: dH + j0, gates: gates + j0, c: cT + j0, cPrev: cPrev + j0,
-                              pi: pi, pf: pf, po: po, dpi: dpi, dpf: dpf, dpo: dpo, channels: ch, count: len, ld: n)
+                              pi: pi, pf: pf, po: po, dpi: dpi, dpf: dpf, dpo: dpo, dBias: dbg, channels: ch, count: len, ld: n)
             // dWg += dG Mt^T;  dMt = Wg^T dG
             T.gemm(transA: false, transB: true, m: 4 * ch, n: r, k: len, alpha: 1, a: dG + j0, lda: n,
                    b: mt + j0, ldb: n, beta: 1, c: dwg, ldc: r)
             gemmWide(transA: true, m: r, n: len, k: 4 * ch, alpha: 1, a: wg, lda: r,
                      b: dG + j0, ldb: n, beta: 0, c: dMt + j0, ldc: n)
         }
-        rowSums(dbg, dG, rows: 4 * ch, n: n)
 
         // 3. SE: Mt = ex * M, ex = sigma(a2), a2 = W2 relu(z1) + b2, z1 = W1 sq + b1, sq = mean M
         for cb in 0 ..< r * b { dEx[cb] = dotOf(dMt + cb * p, m + cb * p, p) }   // dEx [r, B]

@@ -101,22 +101,28 @@ final class FastKernelTests: XCTestCase {
                 var dG1 = [Float](repeating: 0, count: 4 * ch * n), dG2 = dG1
                 var dC1 = dC0, dC2 = dC0
                 var dp1 = [Float](repeating: 0.5, count: 3 * ch), dp2 = dp1
+                var db1 = [Float](repeating: -0.25, count: 4 * ch), db2 = db1
                 dp1.withUnsafeMutableBufferPointer { d1 in
                     dp2.withUnsafeMutableBufferPointer { d2 in
                         let p1 = d1.baseAddress!, p2 = d2.baseAddress!
                         lstmGatesBackward(dG: &dG1, dC: &dC1, dH: dH, gates: gR, c: cR, cPrev: cPrev,
                                           pi: peep ? pi : nil, pf: peep ? pf : nil, po: peep ? po : nil,
                                           dpi: peep ? p1 : nil, dpf: peep ? p1 + ch : nil, dpo: peep ? p1 + 2 * ch : nil,
-                                          channels: ch, count: n, ld: n)
+                                          dBias: &db1, channels: ch, count: n, ld: n)
                         lstmGatesBackwardReference(dG: &dG2, dC: &dC2, dH: dH, gates: gR, c: cR, cPrev: cPrev,
                                                    pi: peep ? pi : nil, pf: peep ? pf : nil, po: peep ? po : nil,
                                                    dpi: peep ? p2 : nil, dpf: peep ? p2 + ch : nil, dpo: peep ? p2 + 2 * ch : nil,
-                                                   channels: ch, from: 0, to: n, ld: n)
+                                                   dBias: &db2, channels: ch, from: 0, to: n, ld: n)
                     }
                 }
                 assertClose(dG1, dG2, "dG peepholes \(peep)")
                 assertClose(dC1, dC2, "dC_{t-1} peepholes \(peep)")
                 assertClose(dp1, dp2, "peephole gradients \(peep)", tol: 1e-4)
+                assertClose(db1, db2, "gate bias gradient \(peep)", tol: 1e-4)
+                // and the bias gradient is the row sum of dG
+                var rows = [Float](repeating: -0.25, count: 4 * ch)
+                for r in 0 ..< 4 * ch { for j in 0 ..< n { rows[r] += dG2[r * n + j] } }
+                assertClose(db2, rows, "gate bias gradient = row sums of dG \(peep)", tol: 1e-4)
             }
         }
     }
@@ -124,7 +130,8 @@ final class FastKernelTests: XCTestCase {
     /// gemmWide's register kernel against a naive product: both layouts of A,
     /// beta 0 (C not read: NaN there must not leak) and 1, row and column tails.
     func testWideGemmMatchesNaive() {
-        for (m, n, k) in [(4, 64, 1), (5, 131, 7), (16, 512, 128), (32, 200, 16), (1, 80, 3), (7, 64, 33)] {
+        for (m, n, k) in [(4, 64, 1), (5, 131, 7), (16, 512, 128), (32, 200, 16), (1, 80, 3), (7, 64, 33),
+                          (32, 32, 8), (8, 32, 32), (6, 48, 5), (5, 16, 9), (9, 36, 12), (4, 112, 3)] {
             for transA in [false, true] {
                 for beta: Float in [0, 1] {
                     let a = Self.random(m * k, seed: 11), b = Self.random(k * n, seed: 12), c0 = Self.random(m * n, seed: 13)
@@ -143,6 +150,85 @@ final class FastKernelTests: XCTestCase {
                     assertClose(c, ref, "gemmWide m \(m) n \(n) k \(k) transA \(transA) beta \(beta)", tol: 1e-5 * Float(k))
                 }
             }
+        }
+    }
+
+    /// The Float axial attention (its line products through gemmWide's 32- and
+    /// 16-column register blocks and the scalar column tail) against the Double
+    /// path on the same inputs, forward and backward: tiles 32 x 16 and 20 x 36.
+    func testAxialAttentionFloatMatchesDouble() {
+        for (h, w) in [(32, 16), (20, 36)] {
+            let (dk, cv, b) = (8, 12, 2)
+            let n = b * h * w
+            let q = Self.random(dk * n, seed: 31, scale: 2), k = Self.random(dk * n, seed: 32, scale: 2)
+            let v = Self.random(cv * n, seed: 33), dOut = Self.random(cv * n, seed: 34)
+            func run<T: KernelScalar>(_: T.Type) -> [[Double]] {
+                var qT = q.map { T(Double($0)) }, kT = k.map { T(Double($0)) }, vT = v.map { T(Double($0)) }
+                var dOutT = dOut.map { T(Double($0)) }
+                var out = [T](repeating: 0, count: cv * n)
+                var rowP = [T](repeating: 0, count: b * h * w * w), colP = [T](repeating: 0, count: b * w * h * h)
+                var scratch = [T](repeating: 0, count: axialAttentionForwardScratch(dk: dk, cv: cv, n: n, height: h, width: w)
+                    + axialAttentionBackwardScratch(dk: dk, cv: cv, n: n, height: h, width: w))
+                axialAttentionForward(&out, rowProbs: &rowP, colProbs: &colP, q: &qT, k: &kT, v: &vT,
+                                      dk: dk, cv: cv, samples: b, height: h, width: w, scratch: &scratch)
+                var dq = [T](repeating: 0, count: dk * n), dkk = dq, dv = [T](repeating: 0, count: cv * n)
+                axialAttentionBackward(dq: &dq, dk: &dkk, dv: &dv, dOut: &dOutT, rowProbs: &rowP, colProbs: &colP,
+                                       q: &qT, k: &kT, v: &vT, dk: dk, cv: cv, samples: b, height: h, width: w, scratch: &scratch)
+                return [out, dq, dkk, dv].map { $0.map { Double($0) } }
+            }
+            let f = run(Float.self), d = run(Double.self)
+            for (i, name) in ["out", "dq", "dk", "dv"].enumerated() {
+                assertClose(f[i].map { Float($0) }, d[i].map { Float($0) }, "attention \(name) \(h)x\(w)", tol: 1e-4)
+            }
+        }
+    }
+
+    /// transposeMatrix's 16 x 16 register blocks and scalar edges against the
+    /// definition, written and accumulated, square and ragged shapes, strided rows.
+    func testTransposeMatchesDefinition() {
+        for (rows, cols) in [(16, 16), (32, 32), (33, 36), (16, 48), (5, 7), (40, 17)] {
+            for accumulate in [false, true] {
+                let ldX = cols + 3, ldOut = rows + 5
+                let x = Self.random(rows * ldX, seed: 41), out0 = Self.random(cols * ldOut, seed: 42)
+                var out = out0
+                transposeMatrix(&out, ldOut: ldOut, x, ldX: ldX, rows: rows, columns: cols, accumulate: accumulate)
+                var ref = out0
+                for i in 0 ..< rows { for j in 0 ..< cols { ref[j * ldOut + i] = (accumulate ? out0[j * ldOut + i] : 0) + x[i * ldX + j] } }
+                XCTAssertEqual(out, ref, "transpose \(rows)x\(cols) accumulate \(accumulate)")
+            }
+        }
+    }
+
+    /// The Float softmax (16 lanes, scalar tail) against the Double one, rows of
+    /// 16 to 37 with -inf (masked) entries, which must come out exactly 0.
+    func testSoftmaxFloatMatchesDouble() {
+        for n in [16, 32, 37] {
+            let rows = 5
+            var x = Self.random(rows * n, seed: 43, scale: 20)
+            for r in 0 ..< rows { x[r * n + (r * 7) % n] = -.infinity }
+            var f = x, d = x.map { Double($0) }
+            softmaxForward(&f, rows: rows, n: n)
+            softmaxForward(&d, rows: rows, n: n)
+            assertClose(f, d.map { Float($0) }, "softmax n \(n)")
+            for r in 0 ..< rows { XCTAssertEqual(f[r * n + (r * 7) % n], 0, "masked entry, n \(n)") }
+        }
+    }
+
+    /// mixWeightGradient in Float (the k = 3 nine-accumulator pass; k = 5 the
+    /// per-tap path) against Double on the same inputs, widths 32 and 21 (tail).
+    func testMixWeightGradientFloatMatchesDouble() {
+        for (k, h, w) in [(3, 8, 32), (3, 5, 21), (5, 6, 18)] {
+            let (c, b, dil) = (3, 2, [1, 2, 4])
+            let pad = mixPadding(kernel: k, dilations: dil)
+            let padded = Self.random(c * b * (h + 2 * pad) * (w + 2 * pad), seed: 51), dOut = Self.random(c * b * h * w, seed: 52)
+            func run<T: KernelScalar>(_: T.Type) -> [Float] {
+                var p = padded.map { T(Double($0)) }, g = dOut.map { T(Double($0)) }
+                var dW = [T](repeating: 0, count: dil.count * c * k * k), dB = [T](repeating: 0, count: c)
+                mixWeightGradient(dW: &dW, dBias: &dB, dOut: &g, padded: &p, dilations: dil, channels: c, samples: b,
+                                  height: h, width: w, kernel: k, pad: pad)
+                return (dW + dB).map { Float(Double($0)) }
+            }
+            assertClose(run(Float.self), run(Double.self), "mix weight gradient k \(k) \(h)x\(w)", tol: 1e-5 * Float(h * w))
         }
     }
 

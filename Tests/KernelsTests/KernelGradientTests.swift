@@ -179,7 +179,7 @@ final class KernelGradientTests: XCTestCase {
         var q = Self.random(dk * n, seed: 8, scale: 2), k = Self.random(dk * n, seed: 9, scale: 2), v = Self.random(cv * n, seed: 10)
         var fast = [Double](repeating: 0, count: cv * n), naive = fast
         var rowP = [Double](repeating: 0, count: b * h * w * w), colP = [Double](repeating: 0, count: b * w * h * h)
-        var scratch = [Double](repeating: 0, count: axialAttentionForwardScratch(dk: dk, cv: cv, n: n))
+        var scratch = [Double](repeating: 0, count: axialAttentionForwardScratch(dk: dk, cv: cv, n: n, height: h, width: w))
         axialAttentionForward(&fast, rowProbs: &rowP, colProbs: &colP, q: &q, k: &k, v: &v,
                               dk: dk, cv: cv, samples: b, height: h, width: w, scratch: &scratch)
         axialAttentionForwardNaive(&naive, q: &q, k: &k, v: &v, dk: dk, cv: cv, samples: b, height: h, width: w)
@@ -276,7 +276,7 @@ final class KernelGradientTests: XCTestCase {
         let (dk, cv, b, h, w) = (2, 3, 2, 4, 3)
         let n = b * h * w
         let rowP = Buf.allocate(capacity: b * h * w * w), colP = Buf.allocate(capacity: b * w * h * h)
-        let scratch = Buf.allocate(capacity: axialAttentionBackwardScratch(dk: dk, cv: cv, n: n, height: h, width: w) + axialAttentionForwardScratch(dk: dk, cv: cv, n: n))
+        let scratch = Buf.allocate(capacity: axialAttentionBackwardScratch(dk: dk, cv: cv, n: n, height: h, width: w) + axialAttentionForwardScratch(dk: dk, cv: cv, n: n, height: h, width: w))
         let tmp = Buf.allocate(capacity: cv * n)
         defer { rowP.deallocate(); colP.deallocate(); scratch.deallocate(); tmp.deallocate() }
         gradCheck("axial attention", inputs: [Self.random(dk * n, seed: 12, scale: 2), Self.random(dk * n, seed: 13, scale: 2), Self.random(cv * n, seed: 14)],

@@ -17,10 +17,10 @@ import RealModule
 public func fastExpFloat(_ x0: Float) -> Float {
     let x = min(max(x0, -87.3), 88.7)
     // n = round(x / ln 2) by the 1.5 * 2^23 trick (no rint call: vectorizes on
-    // any x86-64), its integer value read from the low mantissa bits.
-    let shifted = (12_582_912 as Float).addingProduct(x, 1.442_695_04)
-    let n = shifted - 12_582_912
-    let ni = Int32(bitPattern: shifted.bitPattern) &- 0x4B40_0000
+    // any x86-64); adding 127 too leaves n + 127, the exponent field of 2^n, in
+    // the low mantissa bits (1 .. 255 over the clamped range).
+    let shifted = (12_583_039 as Float).addingProduct(x, 1.442_695_04)
+    let n = shifted - 12_583_039
     var r = x.addingProduct(n, -0.693_359_375)
     r = r.addingProduct(n, 2.121_944_4e-4)
     var p: Float = 1.987_569_1e-4
@@ -30,9 +30,8 @@ public func fastExpFloat(_ x0: Float) -> Float {
     p = (0.166_666_65 as Float).addingProduct(p, r)
     p = (0.5 as Float).addingProduct(p, r)
     p = (r + 1).addingProduct(p, r * r)
-    // 2^n by building the exponent bits; n in [-126, 128].
-    let bits = UInt32(bitPattern: (ni &+ 127) << 23)
-    return p * Float(bitPattern: bits)
+    // 2^n: those bits shifted into the exponent field (the rest shifts out)
+    return p * Float(bitPattern: shifted.bitPattern << 23)
 }
 
 @inline(__always) func isFloat<T>(_: T.Type) -> Bool { T.self == Float.self }

@@ -25,9 +25,8 @@ public func fastExp16(_ x0: SIMD16<Float>) -> SIMD16<Float> {
     // (IEEE maxNum), where the scalar min(max()) keeps it: the callers restore
     // NaN propagation (gateMath16), so a NaN still makes a NaN loss.
     let x = pointwiseMin(pointwiseMax(x0, F16(repeating: -87.3)), F16(repeating: 88.7))
-    let shifted = F16(repeating: 12_582_912).addingProduct(x, F16(repeating: 1.442_695_04))
-    let n = shifted - 12_582_912
-    let ni = unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- 0x4B40_0000
+    let shifted = F16(repeating: 12_583_039).addingProduct(x, F16(repeating: 1.442_695_04))
+    let n = shifted - 12_583_039
     var r = x.addingProduct(n, F16(repeating: -0.693_359_375))
     r = r.addingProduct(n, F16(repeating: 2.121_944_4e-4))
     var p = F16(repeating: 1.987_569_1e-4)
@@ -37,8 +36,7 @@ public func fastExp16(_ x0: SIMD16<Float>) -> SIMD16<Float> {
     p = F16(repeating: 0.166_666_65).addingProduct(p, r)
     p = F16(repeating: 0.5).addingProduct(p, r)
     p = (r + 1).addingProduct(p, r * r)
-    let bits = (ni &+ 127) &<< 23
-    return p * unsafeBitCast(bits, to: F16.self)
+    return p * unsafeBitCast(unsafeBitCast(shifted, to: SIMD16<Int32>.self) &<< 23, to: F16.self)
 }
 
 @inline(__always) public func sigmoid16(_ x: SIMD16<Float>) -> SIMD16<Float> { 1 / (1 + fastExp16(-x)) }

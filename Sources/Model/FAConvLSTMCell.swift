@@ -246,8 +246,7 @@ final class FAConvLSTMCell<T: KernelScalar> {
             lstmGatesBackward(dG: dG + j0, dC: dC + j0, dH: dH + j0, gates: gates + j0, c: cT + j0, cPrev: cPrev + j0,
                               pi: pi, pf: pf, po: po, dpi: dpi, dpf: dpf, dpo: dpo, dBias: dbg, channels: ch, count: len, ld: n)
             // dWg += dG Mt^T;  dMt = Wg^T dG
-            T.gemm(transA: false, transB: true, m: 4 * ch, n: r, k: len, alpha: 1, a: dG + j0, lda: n,
-                   b: mt + j0, ldb: n, beta: 1, c: dwg, ldc: r)
+            gemmLongK(m: 4 * ch, n: r, k: len, alpha: 1, a: dG + j0, lda: n, b: mt + j0, ldb: n, beta: 1, c: dwg, ldc: r)
             gemmWide(transA: true, m: r, n: len, k: 4 * ch, alpha: 1, a: wg, lda: r,
                      b: dG + j0, ldb: n, beta: 0, c: dMt + j0, ldc: n)
         }

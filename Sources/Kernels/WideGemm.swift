@@ -9,6 +9,8 @@
 // where the large-GEMM rate is ~130). Here a 4 x 64 block of C lives in 16
 // AVX-512 registers while k runs: per k, 4 loads of B (one [k, 64] panel
 // stays in L1 for all row groups), 4 broadcasts of A, 16 FMAs; no packing.
+// The last 32 and 16 columns (all of a narrow C: the axial attention's
+// [32, 32] products per image row) run as 4 x 32 and 4 x 16 blocks.
 // Float only; Double and shapes outside the wide-row case go to T.gemm.
 
 /// C = alpha op(A) B + beta C, op(A) = transA ? A^T : A, B [k, n] row stride ldb.

@@ -246,8 +246,6 @@ public func mixWeightGradient<T: KernelScalar>(
     }
 }
 
-/// sum_{y,x} g[y, x] s[y wp + x] over an H x W plane (g dense, s with row stride wp).
-@inline(__always)
 /// mixWeightGradient for Float and k = 3: per dilation, the nine taps' dot
 /// products in one pass over the rows (nine 16-lane accumulators, each dOut
 /// vector loaded once for all nine), instead of one pass per tap.
@@ -295,6 +293,8 @@ private func mixWeightGradient3x3(
     }
 }
 
+/// sum_{y,x} g[y, x] s[y wp + x] over an H x W plane (g dense, s with row stride wp).
+@inline(__always)
 private func mixTapDot<T: KernelScalar>(_ g: UnsafePointer<T>, _ s: UnsafePointer<T>, _ height: Int, _ width: Int, _ wp: Int) -> T {
     let st = MemoryLayout<T>.stride
     var a0 = SIMD8<T>(), a1 = a0, a2 = a0, a3 = a0

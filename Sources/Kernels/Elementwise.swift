@@ -213,14 +213,10 @@ private func softmaxForwardFloat(_ x: UnsafeMutablePointer<Float>, rows: Int, n:
     let n16 = n & ~15
     for r in 0 ..< rows {
         let p = x + r * n
-        var kmax = orderKey(load16(p))
-        var i = 16
-        while i < n16 { kmax = pointwiseMax(kmax, orderKey(load16(p + i))); i += 16 }
-        var m = laneMax(keys: kmax)
-        while i < n { m = max(m, p[i]); i += 1 }
+        let m = maxOf(p, n)
         var vsum = F16()
         let vm = F16(repeating: m), low = F16(repeating: -87.3)
-        i = 0
+        var i = 0
         while i < n16 {
             let d = load16(p + i) - vm
             // fastExp16 clamps: d - d keeps a NaN a NaN, then below -87.3 (a masked -inf) 0
@@ -287,15 +283,12 @@ public func maxOf<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int) -> T {
 /// dx may alias dy).
 public func softmaxBackward<T: KernelScalar>(_ dx: UnsafeMutablePointer<T>, _ dy: UnsafePointer<T>, _ y: UnsafePointer<T>, rows: Int, n: Int) {
     if T.self == Float.self, n >= 16 {
+        // the scaling loop by 16 lanes (dx may alias dy: the compiler's version checks at run time)
         let dxf = cast(dx), dyf = cast(dy), yf = cast(y), n16 = n & ~15
         for r in 0 ..< rows {
             let o = r * n
-            var acc = F16(), i = 0
-            while i < n16 { acc = acc.addingProduct(load16(yf + o + i), load16(dyf + o + i)); i += 16 }
-            var s = laneSum(acc)
-            while i < n { s += yf[o + i] * dyf[o + i]; i += 1 }
-            let vs = F16(repeating: s)
-            i = 0
+            let s = dotOf(yf + o, dyf + o, n), vs = F16(repeating: s)
+            var i = 0
             while i < n16 { store16(load16(yf + o + i) * (load16(dyf + o + i) - vs), dxf + o + i); i += 16 }
             while i < n { dxf[o + i] = yf[o + i] * (dyf[o + i] - s); i += 1 }
         }

@@ -132,21 +132,59 @@ private func gemmWideFloat(
             i += 4
         }
     }
-    // the rest, one row at a time: rows past m4 by 16 columns, then single columns
-    for i in 0 ..< m {
+    // rows past m4 by 16 columns, one row at a time; then the columns past n16
+    for i in m4 ..< m {
         let ai = a + i * rs
-        var jj = i < m4 ? n16 : n64
+        var jj = n64
         while jj < n16 {
             var acc = F16()
             for kk in 0 ..< k { acc = acc.addingProduct(F16(repeating: ai[kk * cs]), load16(b + kk * ldb + jj)) }
             finish(acc, c + i * ldc + jj, va, beta)
             jj += 16
         }
-        while jj < n {
-            var s: Float = 0
-            for kk in 0 ..< k { s += ai[kk * cs] * b[kk * ldb + jj] }
-            c[i * ldc + jj] = beta == 0 ? alpha * s : alpha * s + beta * c[i * ldc + jj]
-            jj += 1
+    }
+    if n16 < n { gemmWideColumnTail(m: m, n: n, k: k, alpha: alpha, a: a, rs: rs, cs: cs, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc) }
+}
+
+/// The last n mod 16 columns of C: that slice of B is copied into a zero-padded
+/// [k, 16] panel so they run 16 lanes wide too, 4 rows at a time (one column at a
+/// time they cost more than all the other columns of a [32, 36] product together).
+private func gemmWideColumnTail(
+    m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, rs: Int, cs: Int,
+    b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+) {
+    let j0 = n & ~15, width = n - j0, m4 = m & ~3
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: k * 16 + 16) { buffer in
+        let panel = buffer.baseAddress!, out = panel + k * 16
+        for kk in 0 ..< k {
+            let src = b + kk * ldb + j0, dst = panel + kk * 16
+            for x in 0 ..< width { dst[x] = src[x] }
+            for x in width ..< 16 { dst[x] = 0 }
+        }
+        // only the first `width` lanes of a result go to C
+        func finishTail(_ acc: F16, _ p: UnsafeMutablePointer<Float>) {
+            store16(acc * alpha, out)
+            for x in 0 ..< width { p[x] = beta == 0 ? out[x] : out[x] + beta * p[x] }
+        }
+        var i = 0
+        while i < m4 {
+            let a0 = a + i * rs, a1 = a0 + rs, a2 = a1 + rs, a3 = a2 + rs
+            var c0 = F16(), c1 = F16(), c2 = F16(), c3 = F16()
+            for kk in 0 ..< k {
+                let b0 = load16(panel + kk * 16), o = kk * cs
+                c0 = c0.addingProduct(F16(repeating: a0[o]), b0); c1 = c1.addingProduct(F16(repeating: a1[o]), b0)
+                c2 = c2.addingProduct(F16(repeating: a2[o]), b0); c3 = c3.addingProduct(F16(repeating: a3[o]), b0)
+            }
+            let p0 = c + i * ldc + j0
+            finishTail(c0, p0); finishTail(c1, p0 + ldc); finishTail(c2, p0 + 2 * ldc); finishTail(c3, p0 + 3 * ldc)
+            i += 4
+        }
+        while i < m {
+            let ai = a + i * rs
+            var acc = F16()
+            for kk in 0 ..< k { acc = acc.addingProduct(F16(repeating: ai[kk * cs]), load16(panel + kk * 16)) }
+            finishTail(acc, c + i * ldc + j0)
+            i += 1
         }
     }
 }

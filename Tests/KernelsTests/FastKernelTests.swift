@@ -131,7 +131,8 @@ final class FastKernelTests: XCTestCase {
     /// beta 0 (C not read: NaN there must not leak) and 1, row and column tails.
     func testWideGemmMatchesNaive() {
         for (m, n, k) in [(4, 64, 1), (5, 131, 7), (16, 512, 128), (32, 200, 16), (1, 80, 3), (7, 64, 33),
-                          (32, 32, 8), (8, 32, 32), (6, 48, 5), (5, 16, 9), (9, 36, 12), (4, 112, 3)] {
+                          (32, 32, 8), (8, 32, 32), (6, 48, 5), (5, 16, 9), (9, 36, 12), (4, 112, 3),
+                          (32, 33, 32), (33, 36, 8), (3, 17, 5), (2, 3, 4)] {
             for transA in [false, true] {
                 for beta: Float in [0, 1] {
                     let a = Self.random(m * k, seed: 11), b = Self.random(k * n, seed: 12), c0 = Self.random(m * n, seed: 13)

@@ -124,24 +124,30 @@ final class ConvLSTMCell<T: KernelScalar> {
         dwcat.initialize(repeating: 0, count: 4 * ch * kcat)
     }
 
-    func backward(step t: Int, dH: UnsafeMutablePointer<T>, dInput: UnsafeMutablePointer<T>,
+    func backward(step t: Int, dH: UnsafeMutablePointer<T>, dInput: UnsafeMutablePointer<T>?,
                   input x: UnsafePointer<T>, samples b: Int) {
         let n = b * geo.positions, h = geo.height, w = geo.width
         let gates = slot(cGates, t, 4 * ch), cT = slot(cC, t, ch)
         let cPrev: UnsafePointer<T> = t > 0 ? UnsafePointer(slot(cC, t - 1, ch)) : UnsafePointer(zeros)
         // dHrec is consumed here and refilled by this step's col2im (which adds across blocks)
         for i in 0 ..< ch * n { dH[i] += dHrec[i]; dHrec[i] = 0 }
-        dInput.initialize(repeating: 0, count: cin * n)
+        dInput?.initialize(repeating: 0, count: cin * n)
+        // without dInput only the H_{t-1} rows of dcol are needed (none at t = 0)
+        let r0 = dInput == nil ? kx : 0
         forEachBlock(samples: b) { s, y0, y1, j, m in
             lstmGatesBackward(dG: dG + j, dC: dC + j, dH: dH + j, gates: gates + j, c: cT + j, cPrev: cPrev + j,
                               pi: nil, pf: nil, po: nil, dpi: nil, dpf: nil, dpo: nil, dBias: dbias, channels: ch, count: m, ld: n)
-            // dWcat += dG col^T;  dcol = Wcat^T dG (into col, no longer needed)
+            // dWcat += dG col^T;  dcol = Wcat^T dG (rows r0 ..< rows, into col, no longer needed)
             let rows = fillColumns(step: t, input: x, samples: b, sample: s, rows: y0, y1)
             T.gemm(transA: false, transB: true, m: 4 * ch, n: rows, k: m, alpha: 1, a: dG + j, lda: n,
                    b: col, ldb: m, beta: 1, c: dwcat, ldc: kcat)
-            T.gemm(transA: true, transB: false, m: rows, n: m, k: 4 * ch, alpha: 1, a: wcat, lda: kcat,
-                   b: dG + j, ldb: n, beta: 0, c: col, ldc: m)
-            col2imAddBlock(dInput, col, channels: cin, samples: b, sample: s, height: h, width: w, rows: y0, y1, kernel: k)
+            if rows > r0 {
+                T.gemm(transA: true, transB: false, m: rows - r0, n: m, k: 4 * ch, alpha: 1, a: wcat + r0, lda: kcat,
+                       b: dG + j, ldb: n, beta: 0, c: col + r0 * m, ldc: m)
+            }
+            if let dInput {
+                col2imAddBlock(dInput, col, channels: cin, samples: b, sample: s, height: h, width: w, rows: y0, y1, kernel: k)
+            }
             if t > 0 {
                 col2imAddBlock(dHrec, col + kx * m, channels: ch, samples: b, sample: s, height: h, width: w,
                                rows: y0, y1, kernel: k)

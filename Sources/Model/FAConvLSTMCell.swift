@@ -202,7 +202,7 @@ final class FAConvLSTMCell<T: KernelScalar> {
         dC.initialize(repeating: 0, count: ch * n)
     }
 
-    func backward(step t: Int, dH dHext: UnsafeMutablePointer<T>, dInput: UnsafeMutablePointer<T>,
+    func backward(step t: Int, dH dHext: UnsafeMutablePointer<T>, dInput: UnsafeMutablePointer<T>?,
                   input x: UnsafePointer<T>, samples b: Int) {
         let p = geo.positions, n = b * p
         let dH = dHext

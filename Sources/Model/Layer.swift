@@ -9,7 +9,7 @@ import Kernels
 /// - beginBackward(samples:): resets the recurrent gradients before step T-1.
 /// - backward(step:dH:dInput:input:samples:), t = T-1 down to 0: `dH` is d loss / d H_t
 ///   from above (consumed, may be overwritten); writes d loss / d X_t into `dInput`
-///   (=, may alias `dH`); accumulates parameter gradients.
+///   (=, may alias `dH`; nil: not wanted, the data's gradient); accumulates parameter gradients.
 ///
 /// Dispatched by a switch rather than through an
 /// existential: calls stay direct, so the generic cell code is specialized
@@ -37,7 +37,7 @@ enum AnyLayer<T: KernelScalar> {
         case .conv(let c): c.beginBackward(samples: samples)
         }
     }
-    @inline(__always) func backward(step t: Int, dH: UnsafeMutablePointer<T>, dInput: UnsafeMutablePointer<T>,
+    @inline(__always) func backward(step t: Int, dH: UnsafeMutablePointer<T>, dInput: UnsafeMutablePointer<T>?,
                                     input: UnsafePointer<T>, samples: Int) {
         switch self {
         case .fa(let c): c.backward(step: t, dH: dH, dInput: dInput, input: input, samples: samples)

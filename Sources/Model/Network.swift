@@ -39,6 +39,11 @@ public final class Network<T: KernelScalar> {
     private(set) var lastSamples = 0
     private(set) var lastSteps = 0
 
+    /// Whether backward computes d loss / d inputs (`inputGradients`). Training
+    /// does not need the data's gradient: false skips the first layer's
+    /// input-gradient products (and `inputGradients` keeps stale values).
+    public var inputGradientsWanted = true
+
     /// Frees `params` in deinit (false for a replica that reads another network's).
     private let ownsParameters: Bool
 
@@ -177,7 +182,7 @@ public final class Network<T: KernelScalar> {
                 } else {
                     dH = interGrads + t * ch * geo.maxColumns
                 }
-                let dInput = below == nil ? inputGrads + t * v * n : interGrads + t * ch * geo.maxColumns
+                let dInput = below != nil ? interGrads + t * ch * geo.maxColumns : inputGradientsWanted ? inputGrads + t * v * n : nil
                 let x: UnsafePointer<T> = below.map { UnsafePointer($0.output(step: t)) } ?? UnsafePointer(inputFrames + t * v * n)
                 layer.backward(step: t, dH: dH, dInput: dInput, input: x, samples: b)
                 progress()
@@ -200,7 +205,8 @@ public final class Network<T: KernelScalar> {
         UnsafeBufferPointer(start: head.z, count: lastSteps * lastSamples * config.embedDim)
     }
 
-    /// After backward: d loss / d inputs [T, V, B, H, W] (scaled like the parameter gradients).
+    /// After backward: d loss / d inputs [T, V, B, H, W] (scaled like the parameter gradients;
+    /// only with `inputGradientsWanted`).
     public var inputGradients: UnsafeBufferPointer<T> {
         UnsafeBufferPointer(start: inputGrads, count: lastSteps * config.channels * lastSamples * height * width)
     }

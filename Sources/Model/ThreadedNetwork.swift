@@ -66,6 +66,12 @@ public final class ThreadedNetwork<T: KernelScalar>: @unchecked Sendable {
     }
 
     public func initialize(seed: UInt64) { replicas[0].initialize(seed: seed) }
+
+    /// `Network.inputGradientsWanted` of every replica.
+    public var inputGradientsWanted: Bool {
+        get { replicas[0].inputGradientsWanted }
+        set { for r in replicas { r.inputGradientsWanted = newValue } }
+    }
     public func zeroGradients() { replicas[0].zeroGradients() }
 
     /// Elements the replicas hold (what `MemoryEstimate(threads:)` predicts).

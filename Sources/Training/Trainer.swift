@@ -125,6 +125,7 @@ public final class Trainer {
         // thread, OpenBLAS's own default thread count).
         net = ThreadedNetwork<Float>(config: config.model, maxSamples: config.train.microBatch, steps: config.data.window,
                                      height: tiling.height, width: tiling.width, threads: max(1, config.train.threads))
+        net.inputGradientsWanted = false   // the data's gradient is never used in training
         if config.train.threads > 0 { BLASThreads.set(net.blasThreads) }
         adam = config.optimizer.kind == .adamw
             ? AdamW(layout: net.layout, beta1: config.optimizer.beta1, beta2: config.optimizer.beta2,

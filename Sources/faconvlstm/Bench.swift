@@ -51,6 +51,7 @@ struct Bench: ParsableCommand {
         let blasThreads = blasThreadsOnly ? threads : net.blasThreads
         BLASThreads.set(blasThreads)
         net.initialize(seed: seed)
+        net.inputGradientsWanted = false   // as `train` does
         let adam = AdamW(layout: net.layout)
         let batch = Batch<Float>.movingPattern(samples: b, steps: t, channels: c.channels, height: h, width: w, seed: seed)
         let scale: Float = lossScale(denominator: batch.lossDenominator(c.objective))

@@ -60,6 +60,17 @@ final class GradientCheckTests: XCTestCase {
         let analytic = Array(net.grads)
         let analyticInputs = Array(net.inputGradients)
 
+        // Without the data's gradient (what training runs): the same parameter gradients.
+        net.inputGradientsWanted = false
+        net.zeroGradients()
+        _ = net.forward(batch)
+        net.backward(scale: scale)
+        let largest = analytic.map(abs).max() ?? 0
+        let worstSkip = zip(analytic, Array(net.grads)).map { abs($0 - $1) }.max() ?? 0
+        XCTAssertLessThanOrEqual(worstSkip, 1e-13 * largest, "\(cell) \(objective): gradients change without input gradients",
+                                 file: file, line: line)
+        net.inputGradientsWanted = true
+
         let h = 1e-3
         func derivative(_ f: (Double) -> Double) -> Double {
             (8 * (f(h) - f(-h)) - (f(2 * h) - f(-2 * h))) / (12 * h)

@@ -6,7 +6,11 @@ Every measurement is a fresh process; the runs of one (config, threads) pair
 are interleaved round by round (Swift FA, torch eager FA, torch compile FA,
 Swift ConvLSTM, ...), so all sides see the same machine load, and each figure
 is the median over the rounds of each run's median step. On a shared machine
-the ratios are what count.
+the ratios are what count, and they are paired: every ratio in the table (x eager,
+x compile, FA/Conv, % sgemm) is the median over the rounds of that round's ratio,
+each run against the run next to it in time (the round's sgemm run for % sgemm),
+so a machine that is slower for a while slows both sides of a ratio alike. The
+ratios of the medians are printed under the table for comparison.
 
 torch.compile: each process re-traces the model (dynamo) but inductor's
 compiled kernels are cached on disk (TORCHINDUCTOR_CACHE_DIR, kept in the
@@ -80,6 +84,11 @@ def torch_bench(a, cell, cfg, threads, mode):
 def med(xs):
     xs = [x for x in xs if x is not None]
     return statistics.median(xs) if xs else None
+
+
+def paired(num, den):
+    """Median over rounds of num[i] / den[i] (rounds where either run failed are left out)."""
+    return med([n / d for n, d in zip(num, den) if n is not None and d])
 
 
 def sgemm_run(a, threads):
@@ -238,13 +247,18 @@ def main():
     for cfg in configs:
         for t in threads:
             runs = {(cell, impl): [] for cell in ("faconvlstm", "convlstm") for impl in ["swift"] + modes}
+            round_sgemm = []   # this pair's sgemm run of every round, for the paired % sgemm
             for rnd in range(rounds[cfg]):
                 sg_runs[t].append(sgemm_run(a, t))
+                round_sgemm.append(sg_runs[t][-1])
                 for cell in ("faconvlstm", "convlstm"):
                     runs[(cell, "swift")].append(swift_bench(a, cell, cfg, t))
                     for m in modes:
                         runs[(cell, m)].append(torch_bench(a, cell, cfg, t, m))
                 log(f"  {cfg} {t} thread(s): round {rnd + 1}/{rounds[cfg]} done")
+            # per-round step times (None where a run failed), for the paired ratios
+            round_ms = {key: [r["median_ms_per_step" if key[1] == "swift" else "ms_per_step"] if r else None for r in rs]
+                        for key, rs in runs.items()}
             for cell in ("faconvlstm", "convlstm"):
                 sw = [r for r in runs[(cell, "swift")] if r]
                 row = {"config": cfg, "threads": t, "cell": cell, "rounds": rounds[cfg]}
@@ -258,7 +272,10 @@ def main():
                                 "swift_base_rss": max(r.get("baseline_rss_bytes", 0) for r in sw),
                                 "swift_runs_ms": [r["median_ms_per_step"] for r in sw]})
                     row["sgemm_gflops"] = sgemm_summary(a, sg_runs[t])["gflops_median"]
-                    row["gflops_vs_sgemm"] = row["gflops"] / row["sgemm_gflops"]
+                    row["gflops_vs_sgemm_of_medians"] = row["gflops"] / row["sgemm_gflops"]
+                    flop_per_step = sw[0]["training_flops_per_sample"] * b
+                    row["gflops_vs_sgemm"] = paired([flop_per_step / ms * 1e-6 if ms else None for ms in round_ms[(cell, "swift")]],
+                                                    [s["gflops_median"] if s else None for s in round_sgemm])
                 for m in modes:
                     tr = [r for r in runs[(cell, m)] if r]
                     if tr:
@@ -268,14 +285,16 @@ def main():
                         row[f"{m}_rss"] = max(r["peak_rss_bytes"] for r in tr)
                         row[f"{m}_runs_ms"] = [r["ms_per_step"] for r in tr]
                         if "swift_ms" in row:
-                            row[f"vs_{m}"] = tm / row["swift_ms"]
+                            row[f"vs_{m}_of_medians"] = tm / row["swift_ms"]
+                            row[f"vs_{m}"] = paired(round_ms[(cell, m)], round_ms[(cell, "swift")])
                         if m == "compile":
                             row["compile_first_step_s"] = max(r.get("first_step_seconds", 0) for r in tr)
                 report["rows"].append(row)
             fa = [r for r in report["rows"] if r["config"] == cfg and r["threads"] == t and r["cell"] == "faconvlstm"][-1]
             cv = [r for r in report["rows"] if r["config"] == cfg and r["threads"] == t and r["cell"] == "convlstm"][-1]
             if "swift_ms" in fa and "swift_ms" in cv:
-                fa["fa_over_conv_step"] = fa["swift_ms"] / cv["swift_ms"]
+                fa["fa_over_conv_step_of_medians"] = fa["swift_ms"] / cv["swift_ms"]
+                fa["fa_over_conv_step"] = paired(round_ms[("faconvlstm", "swift")], round_ms[("convlstm", "swift")])
                 fa["fa_over_conv_cpu"] = fa["swift_cpu_ms"] / cv["swift_cpu_ms"]
 
     report["sgemm"] = {t: sgemm_summary(a, sg_runs[t]) for t in threads}
@@ -331,9 +350,18 @@ def print_table(rep, modes):
     print()
     print("sps = training samples/s (forward + backward + AdamW, Float32); x eager / x compile = torch step time / "
           "faconvlstm step time; FA/Conv = FAConvLSTM step time / ConvLSTM step time (faconvlstm); GFLOP/s counted as "
-          "`faconvlstm describe` does, % sgemm against the sgemm median at the same threads; RSS = peak (VmHWM); "
+          "`faconvlstm describe` does, % sgemm against the sgemm run of the same round at the same threads; "
+          "x eager, x compile, FA/Conv and % sgemm are medians of per-round ratios; RSS = peak (VmHWM); "
           "base = RSS before the model is built (Swift runtime, Foundation, OpenBLAS: fixed); "
           "est = MemoryEstimate (parameters, gradients, AdamW, activations, scratch).")
+    print("the same ratios as ratios of the medians: " + "; ".join(
+        f"{r['config']} {r['threads']} thr {'FA' if r['cell'] == 'faconvlstm' else 'Conv'}: "
+        + ", ".join(f"{label} {fmt(r[key] * scale if key in r else None, spec)}"
+                    for label, key, scale, spec in [*((f"x {mo}", f"vs_{mo}_of_medians", 1, ".2f") for mo in modes),
+                                                    ("FA/Conv", "fa_over_conv_step_of_medians", 1, ".3f"),
+                                                    ("% sgemm", "gflops_vs_sgemm_of_medians", 100, ".0f")]
+                    if key in r)
+        for r in rep["rows"]))
     if "scaling" in rep:
         s = rep["scaling"]
         print(f"2-rank scaling (faconvlstm train, default model, 32x32 tiles, global batch 8): 1 rank x 1 thread "

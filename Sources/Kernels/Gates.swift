@@ -142,28 +142,31 @@ private func lstmGatesForwardFloat(
 
 /// FAConvLSTM steps 4-5 fused: G = Wg Mt (+ bias) computed column block by column
 /// block in registers, then the peephole update; writes (i, f, tanh g, o) to
-/// `gates`, C_t, H_t. mt [r, ld], all rows of `n` columns.
+/// `gates`, C_t, H_t (rows of `n` columns). mt [r, ldMt] (ldMt nil: n): a row
+/// stride that is not a multiple of 4 KB keeps a chunk of Mt's rows in
+/// different L1 sets (at n 4096 its 16 rows would share the same ones).
 public func fusedGatesForward<T: KernelScalar>(
     gates: UnsafeMutablePointer<T>, c cT: UnsafeMutablePointer<T>, h hT: UnsafeMutablePointer<T>, cPrev: UnsafePointer<T>,
     mt: UnsafePointer<T>, wg: UnsafePointer<T>, bias: UnsafePointer<T>,
-    pi: UnsafePointer<T>, pf: UnsafePointer<T>, po: UnsafePointer<T>, channels ch: Int, rank r: Int, n: Int
+    pi: UnsafePointer<T>, pf: UnsafePointer<T>, po: UnsafePointer<T>, channels ch: Int, rank r: Int, n: Int, ldMt: Int? = nil
 ) {
+    let ldm = ldMt ?? n
     if T.self == Float.self {
         fusedGatesForwardFloat(gates: cast(gates), c: cast(cT), h: cast(hT), cPrev: cast(cPrev), mt: cast(mt), wg: cast(wg),
-                               bias: cast(bias), pi: cast(pi), pf: cast(pf), po: cast(po), channels: ch, rank: r, n: n)
+                               bias: cast(bias), pi: cast(pi), pf: cast(pf), po: cast(po), channels: ch, rank: r, n: n, ldMt: ldm)
         return
     }
     fusedGatesForwardReference(gates: gates, c: cT, h: hT, cPrev: cPrev, mt: mt, wg: wg, bias: bias, pi: pi, pf: pf, po: po,
-                               channels: ch, rank: r, n: n)
+                               channels: ch, rank: r, n: n, ldMt: ldm)
 }
 
 /// Reference of fusedGatesForward: one GEMM, then the scalar update.
 public func fusedGatesForwardReference<T: KernelScalar>(
     gates: UnsafeMutablePointer<T>, c cT: UnsafeMutablePointer<T>, h hT: UnsafeMutablePointer<T>, cPrev: UnsafePointer<T>,
     mt: UnsafePointer<T>, wg: UnsafePointer<T>, bias: UnsafePointer<T>,
-    pi: UnsafePointer<T>, pf: UnsafePointer<T>, po: UnsafePointer<T>, channels ch: Int, rank r: Int, n: Int
+    pi: UnsafePointer<T>, pf: UnsafePointer<T>, po: UnsafePointer<T>, channels ch: Int, rank r: Int, n: Int, ldMt: Int? = nil
 ) {
-    T.gemm(transA: false, transB: false, m: 4 * ch, n: n, k: r, alpha: 1, a: wg, lda: r, b: mt, ldb: n, beta: 0, c: gates, ldc: n)
+    T.gemm(transA: false, transB: false, m: 4 * ch, n: n, k: r, alpha: 1, a: wg, lda: r, b: mt, ldb: ldMt ?? n, beta: 0, c: gates, ldc: n)
     lstmGatesForwardReference(gates: gates, c: cT, h: hT, cPrev: cPrev, bias: bias, pi: pi, pf: pf, po: po,
                               channels: ch, from: 0, to: n, ld: n)
 }
@@ -171,7 +174,7 @@ public func fusedGatesForwardReference<T: KernelScalar>(
 private func fusedGatesForwardFloat(
     gates: UnsafeMutablePointer<Float>, c cT: UnsafeMutablePointer<Float>, h hT: UnsafeMutablePointer<Float>,
     cPrev: UnsafePointer<Float>, mt: UnsafePointer<Float>, wg: UnsafePointer<Float>, bias: UnsafePointer<Float>,
-    pi: UnsafePointer<Float>, pf: UnsafePointer<Float>, po: UnsafePointer<Float>, channels ch: Int, rank r: Int, n: Int
+    pi: UnsafePointer<Float>, pf: UnsafePointer<Float>, po: UnsafePointer<Float>, channels ch: Int, rank r: Int, n: Int, ldMt: Int
 ) {
     let n16 = n & ~15
     for j0 in stride(from: 0, to: n16, by: fusedGateChunk) {
@@ -188,7 +191,7 @@ private func fusedGatesForwardFloat(
                 // G columns j..j+15 of this channel's four gates: sum_k Wg[., k] Mt[k, j..]
                 var ai = F16(), af = F16(), ag = F16(), ao = F16()
                 for k in 0 ..< r {
-                    let m = load16(mt + k * n + j)
+                    let m = load16(mt + k * ldMt + j)
                     ai = ai.addingProduct(F16(repeating: wi[k]), m)
                     af = af.addingProduct(F16(repeating: wf[k]), m)
                     ag = ag.addingProduct(F16(repeating: wgg[k]), m)
@@ -206,7 +209,7 @@ private func fusedGatesForwardFloat(
         for row in 0 ..< 4 * ch {
             for j in n16 ..< n {
                 var s: Float = 0
-                for k in 0 ..< r { s += wg[row * r + k] * mt[k * n + j] }
+                for k in 0 ..< r { s += wg[row * r + k] * mt[k * ldMt + j] }
                 gates[row * n + j] = s
             }
         }
@@ -236,7 +239,7 @@ public func outputGate<T: KernelScalar>(_ h: UnsafeMutablePointer<T>, o: UnsafeP
 
 /// Backward of the update on `count` columns (row stride ld). In: dH = d/dH_t,
 /// dC = d/dC_t from step t+1, the cached gates (i, f, tanh g, o), C_t, C_{t-1}.
-/// Out: dG [4Ch] (=, d/d pre-activation), dC = d/dC_{t-1} (overwritten);
+/// Out: dG [4Ch] (=, d/d pre-activation; row stride ldG, nil: ld), dC = d/dC_{t-1} (overwritten);
 /// dBias [4Ch] += the row sums of dG (the gate bias gradient, while dG is in registers);
 /// dpi, dpf, dpo += peephole gradients (nil: no peepholes; pi, pf, po then nil too).
 public func lstmGatesBackward<T: KernelScalar>(
@@ -244,16 +247,17 @@ public func lstmGatesBackward<T: KernelScalar>(
     gates: UnsafePointer<T>, c cT: UnsafePointer<T>, cPrev: UnsafePointer<T>,
     pi: UnsafePointer<T>?, pf: UnsafePointer<T>?, po: UnsafePointer<T>?,
     dpi: UnsafeMutablePointer<T>?, dpf: UnsafeMutablePointer<T>?, dpo: UnsafeMutablePointer<T>?,
-    dBias: UnsafeMutablePointer<T>, channels ch: Int, count: Int, ld: Int
+    dBias: UnsafeMutablePointer<T>, channels ch: Int, count: Int, ld: Int, ldG: Int? = nil
 ) {
     if T.self == Float.self {
         lstmGatesBackwardFloat(dG: cast(dG), dC: cast(dC), dH: cast(dH), gates: cast(gates), c: cast(cT), cPrev: cast(cPrev),
                                pi: pi.map(cast), pf: pf.map(cast), po: po.map(cast),
-                               dpi: dpi.map(cast), dpf: dpf.map(cast), dpo: dpo.map(cast), dBias: cast(dBias), channels: ch, count: count, ld: ld)
+                               dpi: dpi.map(cast), dpf: dpf.map(cast), dpo: dpo.map(cast), dBias: cast(dBias), channels: ch, count: count,
+                               ld: ld, ldG: ldG ?? ld)
         return
     }
     lstmGatesBackwardReference(dG: dG, dC: dC, dH: dH, gates: gates, c: cT, cPrev: cPrev, pi: pi, pf: pf, po: po,
-                               dpi: dpi, dpf: dpf, dpo: dpo, dBias: dBias, channels: ch, from: 0, to: count, ld: ld)
+                               dpi: dpi, dpf: dpf, dpo: dpo, dBias: dBias, channels: ch, from: 0, to: count, ld: ld, ldG: ldG)
 }
 
 /// Scalar reference of lstmGatesBackward on columns from ..< to.
@@ -262,11 +266,12 @@ public func lstmGatesBackwardReference<T: KernelScalar>(
     gates: UnsafePointer<T>, c cT: UnsafePointer<T>, cPrev: UnsafePointer<T>,
     pi: UnsafePointer<T>?, pf: UnsafePointer<T>?, po: UnsafePointer<T>?,
     dpi: UnsafeMutablePointer<T>?, dpf: UnsafeMutablePointer<T>?, dpo: UnsafeMutablePointer<T>?,
-    dBias: UnsafeMutablePointer<T>, channels ch: Int, from j0: Int, to j1: Int, ld: Int
+    dBias: UnsafeMutablePointer<T>, channels ch: Int, from j0: Int, to j1: Int, ld: Int, ldG: Int? = nil
 ) {
+    let lg = ldG ?? ld
     for c in 0 ..< ch {
         let iv = gates + c * ld, fv = gates + (ch + c) * ld, gv = gates + (2 * ch + c) * ld, ov = gates + (3 * ch + c) * ld
-        let dgi = dG + c * ld, dgf = dG + (ch + c) * ld, dgg = dG + (2 * ch + c) * ld, dgo = dG + (3 * ch + c) * ld
+        let dgi = dG + c * lg, dgf = dG + (ch + c) * lg, dgg = dG + (2 * ch + c) * lg, dgo = dG + (3 * ch + c) * lg
         let cp = cPrev + c * ld, ct = cT + c * ld, dh = dH + c * ld, dc = dC + c * ld
         let pic = pi?[c] ?? 0, pfc = pf?[c] ?? 0, poc = po?[c] ?? 0
         for j in j0 ..< j1 {
@@ -295,12 +300,12 @@ private func lstmGatesBackwardFloat(
     gates: UnsafePointer<Float>, c cT: UnsafePointer<Float>, cPrev: UnsafePointer<Float>,
     pi: UnsafePointer<Float>?, pf: UnsafePointer<Float>?, po: UnsafePointer<Float>?,
     dpi: UnsafeMutablePointer<Float>?, dpf: UnsafeMutablePointer<Float>?, dpo: UnsafeMutablePointer<Float>?,
-    dBias: UnsafeMutablePointer<Float>, channels ch: Int, count: Int, ld: Int
+    dBias: UnsafeMutablePointer<Float>, channels ch: Int, count: Int, ld: Int, ldG: Int
 ) {
     let n16 = count & ~15
     for c in 0 ..< ch {
         let iv = gates + c * ld, fv = gates + (ch + c) * ld, gv = gates + (2 * ch + c) * ld, ov = gates + (3 * ch + c) * ld
-        let dgi = dG + c * ld, dgf = dG + (ch + c) * ld, dgg = dG + (2 * ch + c) * ld, dgo = dG + (3 * ch + c) * ld
+        let dgi = dG + c * ldG, dgf = dG + (ch + c) * ldG, dgg = dG + (2 * ch + c) * ldG, dgo = dG + (3 * ch + c) * ldG
         let cp = cPrev + c * ld, ct = cT + c * ld, dh = dH + c * ld, dc = dC + c * ld
         let pic = pi?[c] ?? 0, pfc = pf?[c] ?? 0, poc = po?[c] ?? 0
         var si = F16(), sf = F16(), so = F16()
@@ -328,6 +333,6 @@ private func lstmGatesBackwardFloat(
     }
     if n16 < count {
         lstmGatesBackwardReference(dG: dG, dC: dC, dH: dH, gates: gates, c: cT, cPrev: cPrev, pi: pi, pf: pf, po: po,
-                                   dpi: dpi, dpf: dpf, dpo: dpo, dBias: dBias, channels: ch, from: n16, to: count, ld: ld)
+                                   dpi: dpi, dpf: dpf, dpo: dpo, dBias: dBias, channels: ch, from: n16, to: count, ld: ld, ldG: ldG)
     }
 }

@@ -69,7 +69,7 @@ public struct MemoryEstimate: Equatable, Sendable {
                 let a = c.attnStride > 0 ? t / c.attnStride : 0
                 cache += t * ((2 * r + 6 * ch) * n + (2 * r + q) * b)
                 cache += a * ((2 * dk + 2 * ch) * n + b * p * (w + h))
-                scratch += ch * n + r * n + q * b + 2 * ch * n + 4 * ch * n + 2 * r * n + (2 * r + q) * b
+                scratch += ch * n + r * mtStride(columns: n) + q * b + 2 * ch * n + 4 * ch * min(gateChunk, n) + 2 * r * n + (2 * r + q) * b
                 let pad = (c.dilations.max() ?? 1) * (c.kernel - 1) / 2
                 scratch += 2 * r * b * (h + 2 * pad) * (w + 2 * pad)   // zero-padded U and dM
                 if a > 0 {

@@ -70,6 +70,39 @@ final class FastKernelTests: XCTestCase {
         XCTAssertTrue(h2[8].isFinite && h2[n + 7].isFinite)
     }
 
+    /// Mt read at a row stride other than n (fusedGatesForward's ldMt) and dG
+    /// written at one (lstmGatesBackward's ldG) give the same numbers as the
+    /// contiguous layout, and nothing reads or writes the padding (NaN there).
+    func testGatesWithRowStrides() {
+        for (ch, r, n) in [(2, 16, 16 * 17 + 3), (3, 5, 64)] {
+            let wg = Self.random(4 * ch * r, seed: 1, scale: 0.7), mt = Self.random(r * n, seed: 2, scale: 1.5)
+            let bias = Self.random(4 * ch, seed: 3), cPrev = Self.random(ch * n, seed: 4, scale: 2)
+            let p = Self.random(ch, seed: 5), ldm = n + 16, ldg = n + 3
+            var mtStrided = [Float](repeating: .nan, count: r * ldm)
+            for k in 0 ..< r { for j in 0 ..< n { mtStrided[k * ldm + j] = mt[k * n + j] } }
+            var g1 = [Float](repeating: 0, count: 4 * ch * n), c1 = [Float](repeating: 0, count: ch * n), h1 = c1
+            var g2 = g1, c2 = c1, h2 = h1
+            fusedGatesForward(gates: &g1, c: &c1, h: &h1, cPrev: cPrev, mt: mt, wg: wg, bias: bias, pi: p, pf: p, po: p,
+                              channels: ch, rank: r, n: n)
+            fusedGatesForward(gates: &g2, c: &c2, h: &h2, cPrev: cPrev, mt: mtStrided, wg: wg, bias: bias, pi: p, pf: p, po: p,
+                              channels: ch, rank: r, n: n, ldMt: ldm)
+            XCTAssertEqual(g1, g2, "gates with ldMt, n \(n)"); XCTAssertEqual(c1, c2); XCTAssertEqual(h1, h2)
+            let dH = Self.random(ch * n, seed: 9), dC0 = Self.random(ch * n, seed: 10)
+            var dG1 = [Float](repeating: 0, count: 4 * ch * n), dGs = [Float](repeating: .nan, count: 4 * ch * ldg)
+            var dC1 = dC0, dC2 = dC0
+            var db1 = [Float](repeating: 0, count: 4 * ch), db2 = db1
+            lstmGatesBackward(dG: &dG1, dC: &dC1, dH: dH, gates: g1, c: c1, cPrev: cPrev, pi: nil, pf: nil, po: nil,
+                              dpi: nil, dpf: nil, dpo: nil, dBias: &db1, channels: ch, count: n, ld: n)
+            lstmGatesBackward(dG: &dGs, dC: &dC2, dH: dH, gates: g1, c: c1, cPrev: cPrev, pi: nil, pf: nil, po: nil,
+                              dpi: nil, dpf: nil, dpo: nil, dBias: &db2, channels: ch, count: n, ld: n, ldG: ldg)
+            for row in 0 ..< 4 * ch {
+                XCTAssertEqual(Array(dGs[row * ldg ..< row * ldg + n]), Array(dG1[row * n ..< (row + 1) * n]), "dG row \(row) with ldG")
+                XCTAssertTrue(dGs[row * ldg + n ..< (row + 1) * ldg].allSatisfy { $0.isNaN }, "dG padding written")
+            }
+            XCTAssertEqual(dC1, dC2); XCTAssertEqual(db1, db2)
+        }
+    }
+
     /// Columns: two full 16-blocks, more than one 256-chunk in the fused
     /// forward, and a tail of 5 the scalar code handles.
     func testGatesMatchReference() {

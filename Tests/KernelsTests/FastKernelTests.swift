@@ -182,6 +182,14 @@ final class FastKernelTests: XCTestCase {
                     gemmWide(transA: transA, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: n,
                              beta: beta, c: &c, ldc: n)
                     assertClose(c, ref, "gemmWide m \(m) n \(n) k \(k) transA \(transA) beta \(beta)", tol: 1e-5 * Float(k))
+                    // B's rows 4 KB apart (the packed-panel path where m > 4 and n >= 64)
+                    let ldb = 1024 * ((n + 1023) / 1024)
+                    var bWide = [Float](repeating: .nan, count: k * ldb)
+                    for kk in 0 ..< k { for j in 0 ..< n { bWide[kk * ldb + j] = b[kk * n + j] } }
+                    var c2 = beta == 0 ? [Float](repeating: .nan, count: m * n) : c0
+                    gemmWide(transA: transA, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: bWide, ldb: ldb,
+                             beta: beta, c: &c2, ldc: n)
+                    XCTAssertEqual(c2, c, "gemmWide with ldb \(ldb), m \(m) n \(n) k \(k): same as ldb = n")
                 }
             }
         }

@@ -140,13 +140,7 @@ private func gemmWideFloat(
     if n32 < n16 {
         var i = 0
         while i < m4 {
-            let a0 = a + i * rs, a1 = a0 + rs, a2 = a1 + rs, a3 = a2 + rs
-            var c0 = F16(), c1 = F16(), c2 = F16(), c3 = F16()
-            for kk in 0 ..< k {
-                let b0 = load16(b + kk * ldb + n32), o = kk * cs
-                c0 = c0.addingProduct(F16(repeating: a0[o]), b0); c1 = c1.addingProduct(F16(repeating: a1[o]), b0)
-                c2 = c2.addingProduct(F16(repeating: a2[o]), b0); c3 = c3.addingProduct(F16(repeating: a3[o]), b0)
-            }
+            let (c0, c1, c2, c3) = rows4x16(a + i * rs, rs: rs, cs: cs, k: k, b + n32, ldb: ldb)
             let p0 = c + i * ldc + n32
             finish(c0, p0, va, beta); finish(c1, p0 + ldc, va, beta); finish(c2, p0 + 2 * ldc, va, beta); finish(c3, p0 + 3 * ldc, va, beta)
             i += 4
@@ -154,12 +148,9 @@ private func gemmWideFloat(
     }
     // rows past m4 by 16 columns, one row at a time; then the columns past n16
     for i in m4 ..< m {
-        let ai = a + i * rs
         var jj = n64
         while jj < n16 {
-            var acc = F16()
-            for kk in 0 ..< k { acc = acc.addingProduct(F16(repeating: ai[kk * cs]), load16(b + kk * ldb + jj)) }
-            finish(acc, c + i * ldc + jj, va, beta)
+            finish(row1x16(a + i * rs, cs: cs, k: k, b + jj, ldb: ldb), c + i * ldc + jj, va, beta)
             jj += 16
         }
     }
@@ -188,25 +179,38 @@ private func gemmWideColumnTail(
         }
         var i = 0
         while i < m4 {
-            let a0 = a + i * rs, a1 = a0 + rs, a2 = a1 + rs, a3 = a2 + rs
-            var c0 = F16(), c1 = F16(), c2 = F16(), c3 = F16()
-            for kk in 0 ..< k {
-                let b0 = load16(panel + kk * 16), o = kk * cs
-                c0 = c0.addingProduct(F16(repeating: a0[o]), b0); c1 = c1.addingProduct(F16(repeating: a1[o]), b0)
-                c2 = c2.addingProduct(F16(repeating: a2[o]), b0); c3 = c3.addingProduct(F16(repeating: a3[o]), b0)
-            }
+            let (c0, c1, c2, c3) = rows4x16(a + i * rs, rs: rs, cs: cs, k: k, panel, ldb: 16)
             let p0 = c + i * ldc + j0
             finishTail(c0, p0); finishTail(c1, p0 + ldc); finishTail(c2, p0 + 2 * ldc); finishTail(c3, p0 + 3 * ldc)
             i += 4
         }
         while i < m {
-            let ai = a + i * rs
-            var acc = F16()
-            for kk in 0 ..< k { acc = acc.addingProduct(F16(repeating: ai[kk * cs]), load16(panel + kk * 16)) }
-            finishTail(acc, c + i * ldc + j0)
+            finishTail(row1x16(a + i * rs, cs: cs, k: k, panel, ldb: 16), c + i * ldc + j0)
             i += 1
         }
     }
+}
+
+/// Four rows of op(A) (from a0, row step rs, column step cs) times a [k, 16]
+/// slice of B (row stride ldb): the four 16-lane rows of the C block.
+@inline(__always) private func rows4x16(
+    _ a0: UnsafePointer<Float>, rs: Int, cs: Int, k: Int, _ b: UnsafePointer<Float>, ldb: Int
+) -> (F16, F16, F16, F16) {
+    let a1 = a0 + rs, a2 = a1 + rs, a3 = a2 + rs
+    var c0 = F16(), c1 = F16(), c2 = F16(), c3 = F16()
+    for kk in 0 ..< k {
+        let b0 = load16(b + kk * ldb), o = kk * cs
+        c0 = c0.addingProduct(F16(repeating: a0[o]), b0); c1 = c1.addingProduct(F16(repeating: a1[o]), b0)
+        c2 = c2.addingProduct(F16(repeating: a2[o]), b0); c3 = c3.addingProduct(F16(repeating: a3[o]), b0)
+    }
+    return (c0, c1, c2, c3)
+}
+
+/// One row of op(A) (from ai, column step cs) times a [k, 16] slice of B.
+@inline(__always) private func row1x16(_ ai: UnsafePointer<Float>, cs: Int, k: Int, _ b: UnsafePointer<Float>, ldb: Int) -> F16 {
+    var acc = F16()
+    for kk in 0 ..< k { acc = acc.addingProduct(F16(repeating: ai[kk * cs]), load16(b + kk * ldb)) }
+    return acc
 }
 
 // Weight gradients of the same layers reduce over the long dimension instead:

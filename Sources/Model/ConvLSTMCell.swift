@@ -8,19 +8,27 @@ import Kernels
 //   C_t = sigma(f) C_{t-1} + sigma(i) tanh(g);   H_t = sigma(o) tanh(C_t)
 //
 // Shapes (N = B*P): X_t [Cin, N]; H_t, C_t [Ch, N]; G [4Ch, N] (i, f, g, o);
-// K = (Cin + Ch) k k: the two convolutions are one GEMM G = Wcat [4Ch, K] col [K, N]
-// over the stacked im2col of X_t and H_{t-1} (Wcat = [Wx | Wh] row by row, copied
-// at step 0; at t = 0 only the X part, H_0 = 0). Backward: dWcat += dG col^T
-// and dcol = Wcat^T dG, one GEMM each per step, and dWcat goes to Wx, Wh once
-// after step 0.
-// Both are done per block of image rows of one sample (about 512 columns, see
-// `convLSTMBlockRows`): im2col, the GEMMs, the gates and col2im of a block run
-// while its [K, block] im2col matrix (~1.2 MB) and dG slice are still in cache,
+// the two convolutions are one over the stacked input (X_t, H_{t-1}) with
+// Wcat = [Wx | Wh] (at t = 0 only the X part, H_0 = 0), done one of two ways:
+//
+// k = 3: Winograd F(2x2, 3x3) (Kernels/Winograd.swift), 16 multiplies per 2x2
+// outputs and channel pair instead of 36. U = G Wcat G^T [16, 4Ch, Cin + Ch] once
+// per window (step 0), per block V = B^T (X_t, H_{t-1}) B [16, Cin + Ch, tiles],
+// 16 GEMMs M[xi] = U[xi] V[xi], G = A^T M A. Backward: dM = A dG A^T,
+// dU[xi] += dM[xi] V[xi]^T, dV[xi] = U[xi]^T dM[xi] and (dX_t, dH_{t-1}) += B dV B^T;
+// dU goes to Wx, Wh (G^T dU G) once after step 0.
+// Other k: im2col, K = (Cin + Ch) k k: G = Wcat [4Ch, K] col [K, N]; backward
+// dWcat += dG col^T and dcol = Wcat^T dG, col2im.
+//
+// Both are done per block of image rows of one sample (about 512 columns for
+// im2col, `convLSTMBlockRows`; about 256 tiles = 1024 columns for Winograd,
+// `convLSTMTileRows`): the transforms or im2col, the GEMMs, the gates and the
+// adjoint scatter of a block run while its buffers are still in cache,
 // instead of streaming a [K, B H W] matrix (9.4 MB at K 576, N 4096) through
 // memory several times per step. Padding is per sample, so a block is self-contained
-// except that col2im adds into neighbouring rows (dInput, dHrec are zeroed first).
+// except that the backward scatter adds into neighbouring rows (dInput, dHrec are zeroed first).
 // Cached per step t (per sample 6 Ch P floats): the gate activations
-// (sigma i, sigma f, tanh g, sigma o), C_t, H_t. The im2col matrix is rebuilt
+// (sigma i, sigma f, tanh g, sigma o), C_t, H_t. V (or the im2col matrix) is rebuilt
 // in backward from X_t and H_{t-1} (both held anyway).
 
 /// Image rows per column block of the ConvLSTM cell: ~512 columns, whole rows,
@@ -28,6 +36,15 @@ import Kernels
 func convLSTMBlockRows(height: Int, width: Int) -> Int {
     max(1, min(height, 512 / max(1, width)))
 }
+
+/// Tile rows (of 2 image rows) per Winograd block: ~256 tiles, at most one sample.
+func convLSTMTileRows(height: Int, width: Int) -> Int {
+    let tiles = winogradTiles(height: height, width: width)
+    return max(1, min(tiles.rows, 256 / tiles.cols))
+}
+
+/// Whether the cell runs its convolutions as Winograd F(2x2, 3x3) (k = 3) or im2col.
+func convLSTMUsesWinograd(kernel: Int) -> Bool { kernel == 3 }
 
 final class ConvLSTMCell<T: KernelScalar> {
     let geo: Geometry
@@ -38,10 +55,17 @@ final class ConvLSTMCell<T: KernelScalar> {
 
     let cGates, cC, cH: UnsafeMutablePointer<T>   // [T, 4Ch|Ch|Ch, Nmax]
     let zeros: UnsafeMutablePointer<T>            // [Ch, Nmax]
+    let winograd: Bool
+    let blockRows: Int                            // image rows per block (even for Winograd)
+    // im2col (k != 3)
     let kx, kcat: Int                             // Cin k k, (Cin + Ch) k k
-    let blockRows: Int                            // image rows per column block
     let col: UnsafeMutablePointer<T>              // [K, blockRows W] im2col of a block of (X_t, H_{t-1}); dcol in backward
     let wcat, dwcat: UnsafeMutablePointer<T>      // [4Ch, K]
+    // Winograd (k = 3)
+    let tileCols: Int                             // tiles per tile row
+    let tv: UnsafeMutablePointer<T>               // [16, Cin + Ch, tiles] V of a block (planes padded); dV in backward
+    let tm: UnsafeMutablePointer<T>               // [16, 4Ch, tiles] M of a block (planes padded); dM in backward
+    let tu, dtu: UnsafeMutablePointer<T>          // [16, 4Ch, Cin + Ch] U = G Wcat G^T and its gradient
     let dHrec, dC: UnsafeMutablePointer<T>        // [Ch, Nmax]
     let dG: UnsafeMutablePointer<T>               // [4Ch, Nmax]
 
@@ -56,12 +80,21 @@ final class ConvLSTMCell<T: KernelScalar> {
         cC = arena.make(steps * ch * n, .cache)
         cH = arena.make(steps * ch * n, .cache)
         zeros = arena.make(ch * n, .scratch)
+        winograd = convLSTMUsesWinograd(kernel: k)
+        let im2colSize = winograd ? 0 : 1, winogradSize = winograd ? 1 : 0   // only the chosen way's buffers
         kx = cin * k * k
         kcat = (cin + ch) * k * k
-        blockRows = convLSTMBlockRows(height: geometry.height, width: geometry.width)
-        col = arena.make(kcat * blockRows * geometry.width, .scratch)
-        wcat = arena.make(4 * ch * kcat, .scratch)
-        dwcat = arena.make(4 * ch * kcat, .scratch)
+        blockRows = winograd ? 2 * convLSTMTileRows(height: geometry.height, width: geometry.width)
+                             : convLSTMBlockRows(height: geometry.height, width: geometry.width)
+        col = arena.make(im2colSize * kcat * blockRows * geometry.width, .scratch)
+        wcat = arena.make(im2colSize * 4 * ch * kcat, .scratch)
+        dwcat = arena.make(im2colSize * 4 * ch * kcat, .scratch)
+        tileCols = winogradTiles(height: geometry.height, width: geometry.width).cols
+        let tiles = blockRows / 2 * tileCols
+        tv = arena.make(winogradSize * 16 * winogradPlaneStride(rows: cin + ch, tiles: tiles), .scratch)
+        tm = arena.make(winogradSize * 16 * winogradPlaneStride(rows: 4 * ch, tiles: tiles), .scratch)
+        tu = arena.make(winogradSize * 16 * 4 * ch * (cin + ch), .scratch)
+        dtu = arena.make(winogradSize * 16 * 4 * ch * (cin + ch), .scratch)
         dHrec = arena.make(ch * n, .scratch)
         dC = arena.make(ch * n, .scratch)
         dG = arena.make(4 * ch * n, .scratch)
@@ -84,6 +117,18 @@ final class ConvLSTMCell<T: KernelScalar> {
         return kcat
     }
 
+    /// V = B^T (X_t, H_{t-1}) B of block (sample s, image rows y0 ..< y1) into tv
+    /// [16, Cin + Ch, tiles] (the H rows only for t > 0); returns the rows filled.
+    private func fillTransforms(step t: Int, input x: UnsafePointer<T>, samples b: Int, sample s: Int, rows y0: Int, _ y1: Int) -> Int {
+        let h = geo.height, w = geo.width, ty0 = y0 / 2, ty1 = (y1 + 1) / 2
+        let plane = winogradPlaneStride(rows: cin + ch, tiles: (ty1 - ty0) * tileCols)
+        winogradInputTransform(tv, planeStride: plane, x, channels: cin, samples: b, sample: s, height: h, width: w, tileRows: ty0, ty1)
+        guard t > 0 else { return cin }
+        winogradInputTransform(tv + cin * (ty1 - ty0) * tileCols, planeStride: plane, slot(cH, t - 1, ch), channels: ch,
+                               samples: b, sample: s, height: h, width: w, tileRows: ty0, ty1)
+        return cin + ch
+    }
+
     /// Calls body(sample, y0, y1, first column, columns) for every column block.
     @inline(__always) private func forEachBlock(samples b: Int, _ body: (Int, Int, Int, Int, Int) -> Void) {
         let h = geo.height, w = geo.width
@@ -98,20 +143,38 @@ final class ConvLSTMCell<T: KernelScalar> {
     }
 
     func forward(step t: Int, input x: UnsafePointer<T>, samples b: Int) {
-        let n = b * geo.positions
+        let n = b * geo.positions, h = geo.height, w = geo.width
         let gates = slot(cGates, t, 4 * ch), cT = slot(cC, t, ch), hT = slot(cH, t, ch)
         let cPrev: UnsafePointer<T> = t > 0 ? UnsafePointer(slot(cC, t - 1, ch)) : UnsafePointer(zeros)
+        let kc = cin + ch
         if t == 0 {
-            for o in 0 ..< 4 * ch {
-                (wcat + o * kcat).update(from: wx + o * kx, count: kx)
-                (wcat + o * kcat + kx).update(from: wh + o * (kcat - kx), count: kcat - kx)
+            if winograd {
+                winogradWeightTransform(tu, planeStride: 4 * ch * kc, ldu: kc, wx, outChannels: 4 * ch, inChannels: cin)
+                winogradWeightTransform(tu + cin, planeStride: 4 * ch * kc, ldu: kc, wh, outChannels: 4 * ch, inChannels: ch)
+            } else {
+                for o in 0 ..< 4 * ch {
+                    (wcat + o * kcat).update(from: wx + o * kx, count: kx)
+                    (wcat + o * kcat + kx).update(from: wh + o * (kcat - kx), count: kcat - kx)
+                }
             }
         }
-        // per block: G = Wx * X_t + Wh * H_{t-1} as one GEMM over the stacked im2col, then the gates
+        // per block: G = Wx * X_t + Wh * H_{t-1} over the stacked input, then the gates
         forEachBlock(samples: b) { s, y0, y1, j, m in
-            let rows = fillColumns(step: t, input: x, samples: b, sample: s, rows: y0, y1)
-            T.gemm(transA: false, transB: false, m: 4 * ch, n: m, k: rows, alpha: 1, a: wcat, lda: kcat,
-                   b: col, ldb: m, beta: 0, c: gates + j, ldc: n)
+            if winograd {
+                let ty0 = y0 / 2, ty1 = (y1 + 1) / 2, tiles = (ty1 - ty0) * tileCols
+                let vPlane = winogradPlaneStride(rows: kc, tiles: tiles), mPlane = winogradPlaneStride(rows: 4 * ch, tiles: tiles)
+                let rows = fillTransforms(step: t, input: x, samples: b, sample: s, rows: y0, y1)
+                for xi in 0 ..< 16 {   // M[xi] = U[xi] V[xi]
+                    T.gemm(transA: false, transB: false, m: 4 * ch, n: tiles, k: rows, alpha: 1, a: tu + xi * 4 * ch * kc, lda: kc,
+                           b: tv + xi * vPlane, ldb: tiles, beta: 0, c: tm + xi * mPlane, ldc: tiles)
+                }
+                winogradOutputTransform(gates, tm, planeStride: mPlane, channels: 4 * ch, samples: b, sample: s,
+                                        height: h, width: w, tileRows: ty0, ty1)
+            } else {
+                let rows = fillColumns(step: t, input: x, samples: b, sample: s, rows: y0, y1)
+                T.gemm(transA: false, transB: false, m: 4 * ch, n: m, k: rows, alpha: 1, a: wcat, lda: kcat,
+                       b: col, ldb: m, beta: 0, c: gates + j, ldc: n)
+            }
             lstmGatesForward(gates: gates + j, c: cT + j, h: hT + j, cPrev: cPrev + j, bias: bias, pi: nil, pf: nil, po: nil,
                              channels: ch, count: m, ld: n)
         }
@@ -121,7 +184,7 @@ final class ConvLSTMCell<T: KernelScalar> {
         let n = b * geo.positions
         dHrec.initialize(repeating: 0, count: ch * n)
         dC.initialize(repeating: 0, count: ch * n)
-        dwcat.initialize(repeating: 0, count: 4 * ch * kcat)
+        if winograd { dtu.initialize(repeating: 0, count: 16 * 4 * ch * (cin + ch)) } else { dwcat.initialize(repeating: 0, count: 4 * ch * kcat) }
     }
 
     func backward(step t: Int, dH: UnsafeMutablePointer<T>, dInput: UnsafeMutablePointer<T>?,
@@ -129,36 +192,69 @@ final class ConvLSTMCell<T: KernelScalar> {
         let n = b * geo.positions, h = geo.height, w = geo.width
         let gates = slot(cGates, t, 4 * ch), cT = slot(cC, t, ch)
         let cPrev: UnsafePointer<T> = t > 0 ? UnsafePointer(slot(cC, t - 1, ch)) : UnsafePointer(zeros)
-        // dHrec is consumed here and refilled by this step's col2im (which adds across blocks)
+        let kc = cin + ch
+        // dHrec is consumed here and refilled by this step's scatter (which adds across blocks)
         for i in 0 ..< ch * n { dH[i] += dHrec[i]; dHrec[i] = 0 }
         dInput?.initialize(repeating: 0, count: cin * n)
-        // without dInput only the H_{t-1} rows of dcol are needed (none at t = 0)
-        let r0 = dInput == nil ? kx : 0
         forEachBlock(samples: b) { s, y0, y1, j, m in
             lstmGatesBackward(dG: dG + j, dC: dC + j, dH: dH + j, gates: gates + j, c: cT + j, cPrev: cPrev + j,
                               pi: nil, pf: nil, po: nil, dpi: nil, dpf: nil, dpo: nil, dBias: dbias, channels: ch, count: m, ld: n)
-            // dWcat += dG col^T;  dcol = Wcat^T dG (rows r0 ..< rows, into col, no longer needed)
-            let rows = fillColumns(step: t, input: x, samples: b, sample: s, rows: y0, y1)
-            T.gemm(transA: false, transB: true, m: 4 * ch, n: rows, k: m, alpha: 1, a: dG + j, lda: n,
-                   b: col, ldb: m, beta: 1, c: dwcat, ldc: kcat)
-            if rows > r0 {
-                T.gemm(transA: true, transB: false, m: rows - r0, n: m, k: 4 * ch, alpha: 1, a: wcat + r0, lda: kcat,
-                       b: dG + j, ldb: n, beta: 0, c: col + r0 * m, ldc: m)
-            }
-            if let dInput {
-                col2imAddBlock(dInput, col, channels: cin, samples: b, sample: s, height: h, width: w, rows: y0, y1, kernel: k)
-            }
-            if t > 0 {
-                col2imAddBlock(dHrec, col + kx * m, channels: ch, samples: b, sample: s, height: h, width: w,
-                               rows: y0, y1, kernel: k)
+            if winograd {
+                // dM = A dG A^T; dU[xi] += dM[xi] V[xi]^T; dV[xi] = U[xi]^T dM[xi] (rows r0 ..< rows, into tv)
+                let ty0 = y0 / 2, ty1 = (y1 + 1) / 2, tiles = (ty1 - ty0) * tileCols
+                let vPlane = winogradPlaneStride(rows: kc, tiles: tiles), mPlane = winogradPlaneStride(rows: 4 * ch, tiles: tiles)
+                winogradOutputTransformAdjoint(tm, planeStride: mPlane, dG, channels: 4 * ch, samples: b, sample: s,
+                                               height: h, width: w, tileRows: ty0, ty1)
+                let rows = fillTransforms(step: t, input: x, samples: b, sample: s, rows: y0, y1)
+                // without dInput only the H_{t-1} rows of dV are needed (none at t = 0)
+                let r0 = dInput == nil ? cin : 0
+                for xi in 0 ..< 16 {
+                    let dMxi = tm + xi * mPlane, vxi = tv + xi * vPlane
+                    T.gemm(transA: false, transB: true, m: 4 * ch, n: rows, k: tiles, alpha: 1, a: dMxi, lda: tiles,
+                           b: vxi, ldb: tiles, beta: 1, c: dtu + xi * 4 * ch * kc, ldc: kc)
+                    if rows > r0 {
+                        T.gemm(transA: true, transB: false, m: rows - r0, n: tiles, k: 4 * ch, alpha: 1, a: tu + xi * 4 * ch * kc + r0,
+                               lda: kc, b: dMxi, ldb: tiles, beta: 0, c: vxi + r0 * tiles, ldc: tiles)
+                    }
+                }
+                if let dInput {
+                    winogradInputTransformAdjointAdd(dInput, tv, planeStride: vPlane, channels: cin, samples: b, sample: s,
+                                                     height: h, width: w, tileRows: ty0, ty1)
+                }
+                if t > 0 {
+                    winogradInputTransformAdjointAdd(dHrec, tv + cin * tiles, planeStride: vPlane, channels: ch, samples: b,
+                                                     sample: s, height: h, width: w, tileRows: ty0, ty1)
+                }
+            } else {
+                // dWcat += dG col^T;  dcol = Wcat^T dG (rows r0 ..< rows, into col, no longer needed)
+                let rows = fillColumns(step: t, input: x, samples: b, sample: s, rows: y0, y1)
+                let r0 = dInput == nil ? kx : 0
+                T.gemm(transA: false, transB: true, m: 4 * ch, n: rows, k: m, alpha: 1, a: dG + j, lda: n,
+                       b: col, ldb: m, beta: 1, c: dwcat, ldc: kcat)
+                if rows > r0 {
+                    T.gemm(transA: true, transB: false, m: rows - r0, n: m, k: 4 * ch, alpha: 1, a: wcat + r0, lda: kcat,
+                           b: dG + j, ldb: n, beta: 0, c: col + r0 * m, ldc: m)
+                }
+                if let dInput {
+                    col2imAddBlock(dInput, col, channels: cin, samples: b, sample: s, height: h, width: w, rows: y0, y1, kernel: k)
+                }
+                if t > 0 {
+                    col2imAddBlock(dHrec, col + kx * m, channels: ch, samples: b, sample: s, height: h, width: w,
+                                   rows: y0, y1, kernel: k)
+                }
             }
         }
         if t == 0 {
             // the window's last backward step: the accumulated weight gradient goes to Wx, Wh
-            for o in 0 ..< 4 * ch {
-                let src = dwcat + o * kcat, gx = dwx + o * kx, gh = dwh + o * (kcat - kx)
-                for i in 0 ..< kx { gx[i] += src[i] }
-                for i in 0 ..< kcat - kx { gh[i] += src[kx + i] }
+            if winograd {
+                winogradWeightTransformAdjointAdd(dwx, dtu, planeStride: 4 * ch * kc, ldu: kc, outChannels: 4 * ch, inChannels: cin)
+                winogradWeightTransformAdjointAdd(dwh, dtu + cin, planeStride: 4 * ch * kc, ldu: kc, outChannels: 4 * ch, inChannels: ch)
+            } else {
+                for o in 0 ..< 4 * ch {
+                    let src = dwcat + o * kcat, gx = dwx + o * kx, gh = dwh + o * (kcat - kx)
+                    for i in 0 ..< kx { gx[i] += src[i] }
+                    for i in 0 ..< kcat - kx { gh[i] += src[kx + i] }
+                }
             }
         }
     }

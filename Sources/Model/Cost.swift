@@ -7,6 +7,8 @@
 // |D| dilations, dk attention key width, s attention stride, A = floor(T/s)
 // attended steps (0 when s = 0), de embedding width.
 
+import Kernels
+
 /// Memory of a `Network` (and optimizer) in bytes, by purpose.
 public struct MemoryEstimate: Equatable, Sendable {
     public var parameters: Int
@@ -79,8 +81,16 @@ public struct MemoryEstimate: Equatable, Sendable {
             case .convlstm:
                 let k = c.kernel
                 cache += t * 6 * ch * n
-                let block = convLSTMBlockRows(height: h, width: w) * w   // im2col columns per block
-                scratch += ch * n + (cin + ch) * k * k * block + 2 * 4 * ch * (cin + ch) * k * k + 6 * ch * n
+                scratch += ch * n + 6 * ch * n   // zeros | dHrec, dC, dG
+                if convLSTMUsesWinograd(kernel: k) {
+                    // V, M of a block of tiles; U, dU
+                    let tiles = convLSTMTileRows(height: h, width: w) * winogradTiles(height: h, width: w).cols
+                    scratch += 16 * winogradPlaneStride(rows: cin + ch, tiles: tiles) + 16 * winogradPlaneStride(rows: 4 * ch, tiles: tiles)
+                    scratch += 2 * 16 * 4 * ch * (cin + ch)
+                } else {
+                    let block = convLSTMBlockRows(height: h, width: w) * w   // im2col columns per block
+                    scratch += (cin + ch) * k * k * block + 2 * 4 * ch * (cin + ch) * k * k
+                }
             }
         }
         // head: hbar, Z, q, k, v, z, probs | dz, dZ, dhbar, attention scratch

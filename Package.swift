@@ -81,7 +81,7 @@ let package = Package(
         // Runs the release binary (directly or under mpirun) from tests.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
-        .testTarget(name: "ModelTests", dependencies: ["Model", "TestSupport"]),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "Kernels", "TestSupport"]),
         .testTarget(name: "ClimateDataTests", dependencies: ["ClimateData", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "Training"]),

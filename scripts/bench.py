@@ -12,6 +12,13 @@ each run against the run next to it in time (the round's sgemm run for % sgemm),
 so a machine that is slower for a while slows both sides of a ratio alike. The
 ratios of the medians are printed under the table for comparison.
 
+Besides the two cells as the model defines them (the ConvLSTM's convolutions
+as im2col + GEMM, the direct sum, like PyTorch's), a third row runs the ConvLSTM
+with `model.conv_algorithm = "winograd"` (F(2x2, 3x3): 16 instead of 36
+multiplies per 2x2 outputs); its GFLOP/s count the model's FLOPs as every row
+does, so they are an effective rate, and its FA/Conv is the FAConvLSTM against
+it. --no-winograd skips it.
+
 torch.compile: each process re-traces the model (dynamo) but inductor's
 compiled kernels are cached on disk (TORCHINDUCTOR_CACHE_DIR, kept in the
 output directory), so only the first compile of a config is slow (1-5 min).
@@ -57,10 +64,16 @@ def run_json(cmd, env=None, timeout=3600):
     return d
 
 
+WINOGRAD = "convlstm-winograd"   # the ConvLSTM with conv_algorithm = "winograd" (Swift only)
+LABELS = {"faconvlstm": "FA", "convlstm": "Conv", WINOGRAD: "Conv W"}
+
+
 def swift_bench(a, cell, cfg, threads):
     hidden, h, w, t, b = CONFIGS[cfg]
     it, wu = ITERS[cfg]
-    cmd = [a.bin, "bench", "--json", "--cell", cell, "--set", f"model.hidden={hidden}", "--height", str(h), "--width", str(w),
+    extra = ["--set", "model.conv_algorithm=winograd"] if cell == WINOGRAD else []
+    cmd = [a.bin, "bench", "--json", "--cell", "convlstm" if cell == WINOGRAD else cell, "--set", f"model.hidden={hidden}",
+           *extra, "--height", str(h), "--width", str(w),
            "--steps", str(t), "--samples", str(b), "--threads", str(threads), "--iterations", str(it), "--warmup", str(wu)]
     return run_json(cmd)
 
@@ -215,6 +228,7 @@ def main():
     ap.add_argument("--no-compile", action="store_true", help="skip torch.compile")
     ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch peer entirely")
     ap.add_argument("--no-scaling", action="store_true", help="skip the 2-rank training run")
+    ap.add_argument("--no-winograd", action="store_true", help="skip the Winograd ConvLSTM row")
     ap.add_argument("--sgemm-size", type=int, default=2048)
     ap.add_argument("--scaling-steps", type=int, default=100)  # as bench_scaling.py: short runs let one hiccup decide
     ap.add_argument("--synth-times", type=int, default=64)
@@ -244,22 +258,23 @@ def main():
             f"OpenBLAS {sg_runs[t][0]['blas_core']}")
 
     modes = [] if a.no_torch else (["eager"] if a.no_compile else ["eager", "compile"])
+    cells = ["faconvlstm", "convlstm"] + ([] if a.no_winograd else [WINOGRAD])
     for cfg in configs:
         for t in threads:
-            runs = {(cell, impl): [] for cell in ("faconvlstm", "convlstm") for impl in ["swift"] + modes}
+            runs = {(cell, impl): [] for cell in cells for impl in ["swift"] + ([] if cell == WINOGRAD else modes)}
             round_sgemm = []   # this pair's sgemm run of every round, for the paired % sgemm
             for rnd in range(rounds[cfg]):
                 sg_runs[t].append(sgemm_run(a, t))
                 round_sgemm.append(sg_runs[t][-1])
-                for cell in ("faconvlstm", "convlstm"):
+                for cell in cells:
                     runs[(cell, "swift")].append(swift_bench(a, cell, cfg, t))
-                    for m in modes:
+                    for m in modes if cell != WINOGRAD else []:
                         runs[(cell, m)].append(torch_bench(a, cell, cfg, t, m))
                 log(f"  {cfg} {t} thread(s): round {rnd + 1}/{rounds[cfg]} done")
             # per-round step times (None where a run failed), for the paired ratios
             round_ms = {key: [r["median_ms_per_step" if key[1] == "swift" else "ms_per_step"] if r else None for r in rs]
                         for key, rs in runs.items()}
-            for cell in ("faconvlstm", "convlstm"):
+            for cell in cells:
                 sw = [r for r in runs[(cell, "swift")] if r]
                 row = {"config": cfg, "threads": t, "cell": cell, "rounds": rounds[cfg]}
                 if sw:
@@ -277,7 +292,8 @@ def main():
                     row["gflops_vs_sgemm"] = paired([flop_per_step / ms * 1e-6 if ms else None for ms in round_ms[(cell, "swift")]],
                                                     [s["gflops_median"] if s else None for s in round_sgemm])
                 for m in modes:
-                    tr = [r for r in runs[(cell, m)] if r]
+                    peer = "convlstm" if cell == WINOGRAD else cell   # the peer runs the model's direct convolution
+                    tr = [r for r in runs[(peer, m)] if r]
                     if tr:
                         tm = med([r["ms_per_step"] for r in tr])
                         row[f"{m}_ms"] = tm
@@ -286,16 +302,19 @@ def main():
                         row[f"{m}_runs_ms"] = [r["ms_per_step"] for r in tr]
                         if "swift_ms" in row:
                             row[f"vs_{m}_of_medians"] = tm / row["swift_ms"]
-                            row[f"vs_{m}"] = paired(round_ms[(cell, m)], round_ms[(cell, "swift")])
+                            row[f"vs_{m}"] = paired(round_ms[(peer, m)], round_ms[(cell, "swift")])
                         if m == "compile":
                             row["compile_first_step_s"] = max(r.get("first_step_seconds", 0) for r in tr)
                 report["rows"].append(row)
             fa = [r for r in report["rows"] if r["config"] == cfg and r["threads"] == t and r["cell"] == "faconvlstm"][-1]
-            cv = [r for r in report["rows"] if r["config"] == cfg and r["threads"] == t and r["cell"] == "convlstm"][-1]
-            if "swift_ms" in fa and "swift_ms" in cv:
-                fa["fa_over_conv_step_of_medians"] = fa["swift_ms"] / cv["swift_ms"]
-                fa["fa_over_conv_step"] = paired(round_ms[("faconvlstm", "swift")], round_ms[("convlstm", "swift")])
-                fa["fa_over_conv_cpu"] = fa["swift_cpu_ms"] / cv["swift_cpu_ms"]
+            for conv in cells[1:]:
+                cv = [r for r in report["rows"] if r["config"] == cfg and r["threads"] == t and r["cell"] == conv][-1]
+                if "swift_ms" in fa and "swift_ms" in cv:
+                    # on the FA row against the model's ConvLSTM; on the Winograd row, the FA against it
+                    dst = fa if conv == "convlstm" else cv
+                    dst["fa_over_conv_step_of_medians"] = fa["swift_ms"] / cv["swift_ms"]
+                    dst["fa_over_conv_step"] = paired(round_ms[("faconvlstm", "swift")], round_ms[(conv, "swift")])
+                    dst["fa_over_conv_cpu"] = fa["swift_cpu_ms"] / cv["swift_cpu_ms"]
 
     report["sgemm"] = {t: sgemm_summary(a, sg_runs[t]) for t in threads}
     if not a.no_scaling:
@@ -329,7 +348,7 @@ def print_table(rep, modes):
         head += [f"{mo} RSS"]
     rows = []
     for r in rep["rows"]:
-        row = [r["config"], str(r["threads"]), "FA" if r["cell"] == "faconvlstm" else "Conv",
+        row = [r["config"], str(r["threads"]), LABELS[r["cell"]],
                fmt(r.get("swift_sps")), fmt(r.get("swift_ms"))]
         for mo in modes:
             row += [fmt(r.get(f"{mo}_sps")), fmt(r.get(f"vs_{mo}"), ".2f")]
@@ -351,11 +370,13 @@ def print_table(rep, modes):
     print("sps = training samples/s (forward + backward + AdamW, Float32); x eager / x compile = torch step time / "
           "faconvlstm step time; FA/Conv = FAConvLSTM step time / ConvLSTM step time (faconvlstm); GFLOP/s counted as "
           "`faconvlstm describe` does, % sgemm against the sgemm run of the same round at the same threads; "
-          "x eager, x compile, FA/Conv and % sgemm are medians of per-round ratios; RSS = peak (VmHWM); "
+          "x eager, x compile, FA/Conv and % sgemm are medians of per-round ratios; Conv W = the ConvLSTM with "
+          "conv_algorithm = winograd (fewer multiplies than the FLOPs counted, so its GFLOP/s are an effective rate; "
+          "x eager against the peer's ConvLSTM; its FA/Conv = FA step / Conv W step); RSS = peak (VmHWM); "
           "base = RSS before the model is built (Swift runtime, Foundation, OpenBLAS: fixed); "
           "est = MemoryEstimate (parameters, gradients, AdamW, activations, scratch).")
     print("the same ratios as ratios of the medians: " + "; ".join(
-        f"{r['config']} {r['threads']} thr {'FA' if r['cell'] == 'faconvlstm' else 'Conv'}: "
+        f"{r['config']} {r['threads']} thr {LABELS[r['cell']]}: "
         + ", ".join(f"{label} {fmt(r[key] * scale if key in r else None, spec)}"
                     for label, key, scale, spec in [*((f"x {mo}", f"vs_{mo}_of_medians", 1, ".2f") for mo in modes),
                                                     ("FA/Conv", "fa_over_conv_step_of_medians", 1, ".3f"),

@@ -11,13 +11,13 @@ import Kernels
 // the two convolutions are one over the stacked input (X_t, H_{t-1}) with
 // Wcat = [Wx | Wh] (at t = 0 only the X part, H_0 = 0), done one of two ways:
 //
-// k = 3: Winograd F(2x2, 3x3) (Kernels/Winograd.swift), 16 multiplies per 2x2
+// conv_algorithm = winograd (k = 3): Winograd F(2x2, 3x3) (Kernels/Winograd.swift), 16 multiplies per 2x2
 // outputs and channel pair instead of 36. U = G Wcat G^T [16, 4Ch, Cin + Ch] once
 // per window (step 0), per block V = B^T (X_t, H_{t-1}) B [16, Cin + Ch, tiles],
 // 16 GEMMs M[xi] = U[xi] V[xi], G = A^T M A. Backward: dM = A dG A^T,
 // dU[xi] += dM[xi] V[xi]^T, dV[xi] = U[xi]^T dM[xi] and (dX_t, dH_{t-1}) += B dV B^T;
 // dU goes to Wx, Wh (G^T dU G) once after step 0.
-// Other k: im2col, K = (Cin + Ch) k k: G = Wcat [4Ch, K] col [K, N]; backward
+// conv_algorithm = im2col (the default, any k): K = (Cin + Ch) k k: G = Wcat [4Ch, K] col [K, N]; backward
 // dWcat += dG col^T and dcol = Wcat^T dG, col2im.
 //
 // Both are done per block of image rows of one sample (about 512 columns for
@@ -43,8 +43,9 @@ func convLSTMTileRows(height: Int, width: Int) -> Int {
     return max(1, min(tiles.rows, 256 / tiles.cols))
 }
 
-/// Whether the cell runs its convolutions as Winograd F(2x2, 3x3) (k = 3) or im2col.
-func convLSTMUsesWinograd(kernel: Int) -> Bool { kernel == 3 }
+/// Whether the cell runs its convolutions as Winograd F(2x2, 3x3) or im2col
+/// (`conv_algorithm`; validation allows Winograd with k = 3 only).
+func convLSTMUsesWinograd(_ c: ModelConfig) -> Bool { c.convAlgorithm == .winograd && c.kernel == 3 }
 
 final class ConvLSTMCell<T: KernelScalar> {
     let geo: Geometry
@@ -80,7 +81,7 @@ final class ConvLSTMCell<T: KernelScalar> {
         cC = arena.make(steps * ch * n, .cache)
         cH = arena.make(steps * ch * n, .cache)
         zeros = arena.make(ch * n, .scratch)
-        winograd = convLSTMUsesWinograd(kernel: k)
+        winograd = convLSTMUsesWinograd(c)
         let im2colSize = winograd ? 0 : 1, winogradSize = winograd ? 1 : 0   // only the chosen way's buffers
         kx = cin * k * k
         kcat = (cin + ch) * k * k

@@ -82,7 +82,7 @@ public struct MemoryEstimate: Equatable, Sendable {
                 let k = c.kernel
                 cache += t * 6 * ch * n
                 scratch += ch * n + 6 * ch * n   // zeros | dHrec, dC, dG
-                if convLSTMUsesWinograd(kernel: k) {
+                if convLSTMUsesWinograd(c) {
                     // V, M of a block of tiles; U, dU
                     let tiles = convLSTMTileRows(height: h, width: w) * winogradTiles(height: h, width: w).cols
                     scratch += 16 * winogradPlaneStride(rows: cin + ch, tiles: tiles) + 16 * winogradPlaneStride(rows: 4 * ch, tiles: tiles)

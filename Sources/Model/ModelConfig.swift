@@ -3,6 +3,7 @@
 public struct ModelConfig: Equatable, Sendable {
     public enum Cell: String, CaseIterable, Sendable { case faconvlstm, convlstm }
     public enum Objective: String, CaseIterable, Sendable { case reconstruct, forecast }
+    public enum ConvAlgorithm: String, CaseIterable, Sendable { case im2col, winograd }
 
     /// `cell`: which recurrent cell every layer uses.
     public var cell: Cell = .faconvlstm
@@ -30,6 +31,11 @@ public struct ModelConfig: Equatable, Sendable {
     public var embedDim: Int = 16
     /// `season_period_days` (P): nil means the length of the data calendar's year.
     public var seasonPeriodDays: Double? = nil
+    /// `conv_algorithm`: how the ConvLSTM cell computes its k x k convolutions, im2col + GEMM
+    /// (the direct sum, default) or Winograd F(2x2, 3x3) (k = 3 only: 16 multiplies per 2x2
+    /// outputs instead of 36, results equal up to rounding). Not part of the model:
+    /// checkpoints do not record it, and it does not touch the FAConvLSTM cell.
+    public var convAlgorithm: ConvAlgorithm = .im2col
 
     public init() {}
 
@@ -55,6 +61,9 @@ public struct ModelConfig: Equatable, Sendable {
         if attnDk < 1 { throw bad("attn_dk", "must be at least 1, got \(attnDk)") }
         if embedDim < 2 || embedDim % 2 != 0 { throw bad("embed_dim", "must be a positive even number, got \(embedDim)") }
         if let p = seasonPeriodDays, !(p > 0 && p.isFinite) { throw bad("season_period_days", "must be a positive number, got \(p)") }
+        if convAlgorithm == .winograd && kernel != 3 {
+            throw bad("conv_algorithm", "winograd computes 3 x 3 convolutions only, but kernel is \(kernel) (use im2col)")
+        }
     }
 }
 

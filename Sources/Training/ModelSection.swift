@@ -17,6 +17,7 @@ extension ModelConfig {
         if let v = try s.int("attn_dk") { attnDk = v }
         if let v = try s.int("embed_dim") { embedDim = v }
         if let v = try s.double("season_period_days") { seasonPeriodDays = v }
+        if let v = try s.choice("conv_algorithm", as: ConvAlgorithm.self) { convAlgorithm = v }
         try s.finish()
         do { try validate() } catch let e as ConfigError {
             throw ConfigFileError("\(s.source): \(e.message)")
@@ -39,5 +40,6 @@ extension ModelConfig {
         w.set("attn_dk", attnDk)
         w.set("embed_dim", embedDim)
         w.set("season_period_days", resolvedSeasonPeriod)
+        w.set("conv_algorithm", convAlgorithm.rawValue)
     }
 }

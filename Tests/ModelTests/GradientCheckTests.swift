@@ -168,4 +168,10 @@ final class GradientCheckTests: XCTestCase {
         let r = check(.convlstm, .forecast)
         print("gradcheck convlstm forecast: worst norm rel \(r.worstNorm) (\(r.worstName)), worst max-elem rel \(r.worstElement)")
     }
+    /// The cell's convolutions as Winograd F(2x2, 3x3) (conv_algorithm = winograd; the tests
+    /// above run the default im2col). Height 5: an odd side, the last tile row half outside.
+    func testConvLSTMWinograd() {
+        let r = check(.convlstm, .forecast) { c in c.convAlgorithm = .winograd }
+        print("gradcheck convlstm winograd forecast: worst norm rel \(r.worstNorm) (\(r.worstName)), worst max-elem rel \(r.worstElement)")
+    }
 }

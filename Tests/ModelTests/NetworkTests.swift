@@ -1,5 +1,6 @@
 import XCTest
 import Model
+import Kernels
 
 final class NetworkTests: XCTestCase {
     static func small(_ cell: ModelConfig.Cell, objective: ModelConfig.Objective = .reconstruct) -> ModelConfig {
@@ -13,6 +14,35 @@ final class NetworkTests: XCTestCase {
         c.attnDk = 4
         c.embedDim = 6
         return c
+    }
+
+    /// conv_algorithm = winograd computes the same ConvLSTM as im2col: same loss and
+    /// gradients in Float64 to rounding (1e-12 relative), on an odd-sided tile (7 x 5)
+    /// and with a second sample block; in Float32 the loss within 1e-5 relative.
+    func testWinogradAndIm2colAgree() {
+        var c = Self.small(.convlstm, objective: .forecast)
+        c.hidden = 6
+        var w = c
+        w.convAlgorithm = .winograd
+        func run<T: KernelScalar>(_ type: T.Type, _ config: ModelConfig) -> (Double, [Double]) {
+            let net = Network<T>(config: config, maxSamples: 3, steps: 5, height: 7, width: 5)
+            net.initialize(seed: 8)
+            net.layout.randomizeZeroInitialized(net.params, seed: 9)
+            let batch = Batch<T>.random(samples: 3, steps: 5, channels: 3, height: 7, width: 5, seed: 10)
+            net.zeroGradients()
+            let loss = net.forward(batch)
+            net.backward(scale: 1 / T(batch.lossDenominator(config.objective)))
+            return (Double(loss), net.grads.map { Double($0) })
+        }
+        let (li, gi) = run(Double.self, c), (lw, gw) = run(Double.self, w)
+        XCTAssertGreaterThan(li, 0)
+        XCTAssertEqual(lw, li, accuracy: 1e-12 * li)
+        var diff = 0.0, norm = 0.0
+        for i in gi.indices { diff += (gw[i] - gi[i]) * (gw[i] - gi[i]); norm += gi[i] * gi[i] }
+        XCTAssertGreaterThan(norm, 0)
+        XCTAssertLessThan((diff / norm).squareRoot(), 1e-12)
+        let (fi, _) = run(Float.self, c), (fw, _) = run(Float.self, w)
+        XCTAssertEqual(fw, fi, accuracy: 1e-5 * fi)
     }
 
     /// Same seed, Float vs Double: the loss agrees to Float precision.
@@ -107,13 +137,14 @@ final class NetworkTests: XCTestCase {
     /// The memory estimate counts exactly what the network allocates.
     func testMemoryEstimateMatchesAllocation() {
         for cell in ModelConfig.Cell.allCases {
-            for layers in [1, 2] {
+            for (layers, algorithm) in [(1, ModelConfig.ConvAlgorithm.im2col), (2, .im2col), (2, .winograd)] {
                 var c = Self.small(cell)
                 c.layers = layers
+                c.convAlgorithm = algorithm
                 let net = Network<Float>(config: c, maxSamples: 3, steps: 8, height: 9, width: 7)
                 let e = MemoryEstimate.elements(config: c, samples: 3, steps: 8, height: 9, width: 7)
-                XCTAssertEqual(net.cacheElements, e.cache, "\(cell) L\(layers) cache")
-                XCTAssertEqual(net.scratchElements, e.scratch, "\(cell) L\(layers) scratch")
+                XCTAssertEqual(net.cacheElements, e.cache, "\(cell) L\(layers) \(algorithm) cache")
+                XCTAssertEqual(net.scratchElements, e.scratch, "\(cell) L\(layers) \(algorithm) scratch")
                 let m = MemoryEstimate(config: c, samples: 3, steps: 8, height: 9, width: 7)
                 XCTAssertEqual(m.activations, e.cache * 4)
                 // the per-sample, per-layer, per-step formula of docs/model.md is what

@@ -10,6 +10,7 @@ final class ConfigDocumentTests: XCTestCase {
             cell = "convlstm"
             hidden = 16
             dilations = [1, 3]
+            conv_algorithm = "winograd"
             """, source: "run.toml")
         try doc.applyOverride("model.layers=3")
         let m = try ModelConfig(section: doc.section("model"))
@@ -18,6 +19,7 @@ final class ConfigDocumentTests: XCTestCase {
         XCTAssertEqual(m.layers, 3)
         XCTAssertEqual(m.dilations, [1, 3])
         XCTAssertEqual(m.kernel, 3)
+        XCTAssertEqual(m.convAlgorithm, .winograd)
 
         var w = TOMLWriter()
         m.write(to: &w)
@@ -43,6 +45,14 @@ final class ConfigDocumentTests: XCTestCase {
         let cell = try ConfigDocument(tomlText: "[model]\ncell = \"gru\"\n", source: "run.toml")
         XCTAssertThrowsError(try ModelConfig(section: cell.section("model"))) { e in
             XCTAssertTrue("\(e)".contains("model.cell = \"gru\""), "\(e)")
+        }
+        let winograd5 = try ConfigDocument(tomlText: "[model]\nkernel = 5\nconv_algorithm = \"winograd\"\n", source: "run.toml")
+        XCTAssertThrowsError(try ModelConfig(section: winograd5.section("model"))) { e in
+            XCTAssertEqual("\(e)", "run.toml: model.conv_algorithm: winograd computes 3 x 3 convolutions only, but kernel is 5 (use im2col)")
+        }
+        let algorithm = try ConfigDocument(tomlText: "[model]\nconv_algorithm = \"fft\"\n", source: "run.toml")
+        XCTAssertThrowsError(try ModelConfig(section: algorithm.section("model"))) { e in
+            XCTAssertTrue("\(e)".contains("model.conv_algorithm = \"fft\""), "\(e)")
         }
         XCTAssertThrowsError(try ConfigDocument(tomlText: "[model\n", source: "run.toml")) { e in
             XCTAssertTrue("\(e)".hasPrefix("run.toml: TOML syntax error at line 1"), "\(e)")

@@ -24,7 +24,7 @@ final class NetworkTests: XCTestCase {
         c.hidden = 6
         var w = c
         w.convAlgorithm = .winograd
-        func run<T: KernelScalar>(_ type: T.Type, _ config: ModelConfig) -> (Double, [Double]) {
+        func run<T: KernelScalar>(_ type: T.Type, _ config: ModelConfig) -> (Double, [Double], scratch: Int) {
             let net = Network<T>(config: config, maxSamples: 3, steps: 5, height: 7, width: 5)
             net.initialize(seed: 8)
             net.layout.randomizeZeroInitialized(net.params, seed: 9)
@@ -32,16 +32,17 @@ final class NetworkTests: XCTestCase {
             net.zeroGradients()
             let loss = net.forward(batch)
             net.backward(scale: 1 / T(batch.lossDenominator(config.objective)))
-            return (Double(loss), net.grads.map { Double($0) })
+            return (Double(loss), net.grads.map { Double($0) }, net.scratchElements)
         }
-        let (li, gi) = run(Double.self, c), (lw, gw) = run(Double.self, w)
+        let (li, gi, si) = run(Double.self, c), (lw, gw, sw) = run(Double.self, w)
+        XCTAssertNotEqual(si, sw, "the two networks must hold different buffers: one cell ran im2col, the other Winograd")
         XCTAssertGreaterThan(li, 0)
         XCTAssertEqual(lw, li, accuracy: 1e-12 * li)
         var diff = 0.0, norm = 0.0
         for i in gi.indices { diff += (gw[i] - gi[i]) * (gw[i] - gi[i]); norm += gi[i] * gi[i] }
         XCTAssertGreaterThan(norm, 0)
         XCTAssertLessThan((diff / norm).squareRoot(), 1e-12)
-        let (fi, _) = run(Float.self, c), (fw, _) = run(Float.self, w)
+        let (fi, _, _) = run(Float.self, c), (fw, _, _) = run(Float.self, w)
         XCTAssertEqual(fw, fi, accuracy: 1e-5 * fi)
     }
 

@@ -11,14 +11,15 @@ import Kernels
 // the two convolutions are one over the stacked input (X_t, H_{t-1}) with
 // Wcat = [Wx | Wh] (at t = 0 only the X part, H_0 = 0), done one of two ways:
 //
-// conv_algorithm = winograd (k = 3): Winograd F(2x2, 3x3) (Kernels/Winograd.swift), 16 multiplies per 2x2
-// outputs and channel pair instead of 36. U = G Wcat G^T [16, 4Ch, Cin + Ch] once
-// per window (step 0), per block V = B^T (X_t, H_{t-1}) B [16, Cin + Ch, tiles],
-// 16 GEMMs M[xi] = U[xi] V[xi], G = A^T M A. Backward: dM = A dG A^T,
-// dU[xi] += dM[xi] V[xi]^T, dV[xi] = U[xi]^T dM[xi] and (dX_t, dH_{t-1}) += B dV B^T;
-// dU goes to Wx, Wh (G^T dU G) once after step 0.
-// conv_algorithm = im2col (the default, any k): K = (Cin + Ch) k k: G = Wcat [4Ch, K] col [K, N]; backward
-// dWcat += dG col^T and dcol = Wcat^T dG, col2im.
+// conv_algorithm = im2col (the default, any k): K = (Cin + Ch) k k,
+// G = Wcat [4Ch, K] col [K, N]; backward dWcat += dG col^T and dcol = Wcat^T dG,
+// col2im; dWcat goes to Wx, Wh once after step 0.
+// conv_algorithm = winograd (k = 3): F(2x2, 3x3) (Kernels/Winograd.swift), 16
+// multiplies per 2x2 outputs and channel pair instead of 36. U = G Wcat G^T
+// [16, 4Ch, Cin + Ch] once per window (step 0), per block V = B^T (X_t, H_{t-1}) B
+// [16, Cin + Ch, tiles], 16 GEMMs M[xi] = U[xi] V[xi], G = A^T M A. Backward:
+// dM = A dG A^T, dU[xi] += dM[xi] V[xi]^T, dV[xi] = U[xi]^T dM[xi],
+// (dX_t, dH_{t-1}) += B dV B^T; dU goes to Wx, Wh (G^T dU G) once after step 0.
 //
 // Both are done per block of image rows of one sample (about 512 columns for
 // im2col, `convLSTMBlockRows`; about 256 tiles = 1024 columns for Winograd,
@@ -58,11 +59,11 @@ final class ConvLSTMCell<T: KernelScalar> {
     let zeros: UnsafeMutablePointer<T>            // [Ch, Nmax]
     let winograd: Bool
     let blockRows: Int                            // image rows per block (even for Winograd)
-    // im2col (k != 3)
+    // conv_algorithm = im2col
     let kx, kcat: Int                             // Cin k k, (Cin + Ch) k k
     let col: UnsafeMutablePointer<T>              // [K, blockRows W] im2col of a block of (X_t, H_{t-1}); dcol in backward
     let wcat, dwcat: UnsafeMutablePointer<T>      // [4Ch, K]
-    // Winograd (k = 3)
+    // conv_algorithm = winograd (k = 3)
     let tileCols: Int                             // tiles per tile row
     let tv: UnsafeMutablePointer<T>               // [16, Cin + Ch, tiles] V of a block (planes padded); dV in backward
     let tm: UnsafeMutablePointer<T>               // [16, 4Ch, tiles] M of a block (planes padded); dM in backward

@@ -130,6 +130,11 @@ struct DebugCase {
         if m["attn_dk"] != nil { c.attnDk = try int(m, "attn_dk") }
         if m["embed_dim"] != nil { c.embedDim = try int(m, "embed_dim") }
         if let v = m["season_period_days"] as? NSNumber { c.seasonPeriodDays = v.doubleValue }
+        // how this side computes the ConvLSTM's convolutions: outside "model", which peers read
+        if let s = obj["conv_algorithm"] as? String {
+            guard let v = ModelConfig.ConvAlgorithm(rawValue: s) else { throw ValidationError("\(where_): unknown conv_algorithm \(s)") }
+            c.convAlgorithm = v
+        }
         do { try c.validate() } catch { throw ValidationError("\(where_): \(error)") }
         model = c
         samples = try int(bt, "samples"); steps = try int(bt, "steps")

@@ -80,12 +80,14 @@ def random_case(cfg, samples, steps, height, width, seed):
     return params, inputs, mask, lat_weights, day_of_year
 
 
-def generate(d, cfg, dtype, seed, samples, steps, height, width):
+def generate(d, cfg, dtype, seed, samples, steps, height, width, conv_algorithm=None):
     np_dtype, _ = DTYPES[dtype]
     params, inputs, mask, lat_weights, day_of_year = random_case(cfg, samples, steps, height, width, seed)
     os.makedirs(d, exist_ok=True)
     config = {"dtype": dtype, "seed": seed, "model": cfg.to_dict(),
               "batch": {"samples": samples, "steps": steps, "height": height, "width": width}}
+    if conv_algorithm:
+        config["conv_algorithm"] = conv_algorithm
     with open(os.path.join(d, "config.json"), "w") as f:
         json.dump(config, f, indent=1)
     model = ft.FAConvLSTM(cfg)
@@ -258,6 +260,8 @@ def main():
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--height", type=int, default=7)
     ap.add_argument("--width", type=int, default=6)
+    ap.add_argument("--conv-algorithm", choices=["im2col", "winograd"],
+                    help="with --generate: how the Swift side computes the ConvLSTM's convolutions (the peer ignores it)")
     a = ap.parse_args()
 
     if a.generate:
@@ -266,7 +270,7 @@ def main():
                              se_reduction=a.se_reduction, attn_stride=a.attn_stride, attn_dk=a.attn_dk,
                              embed_dim=a.embed_dim, season_period_days=365.2425).validate()
         cfg.bottleneck = cfg.r   # written resolved, so no reader has to know the default
-        generate(a.dir, cfg, a.dtype, a.seed, a.samples, a.steps, a.height, a.width)
+        generate(a.dir, cfg, a.dtype, a.seed, a.samples, a.steps, a.height, a.width, a.conv_algorithm)
         print(f"crosscheck: wrote case {a.cell}/{a.objective}/{a.dtype} to {a.dir}")
         return 0
 

@@ -4,7 +4,8 @@
 # `faconvlstm debug-state` and scripts/peers/crosscheck.py, and exits non-zero
 # on any mismatch. Cases: both cells x both objectives in float64 and float32
 # with inputs written by the peer, a few odd configurations, and cases whose
-# inputs Swift generates itself (--generate), so both readers are exercised.
+# inputs Swift generates itself (--generate), so both readers are exercised,
+# and the ConvLSTM computed by Winograd (conv_algorithm, Swift side only).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -58,6 +59,11 @@ run_case faconvlstm-k5-noattn no --layers 1 --kernel 5 --dilations 1,3,5 --attn-
 run_case faconvlstm-attn-every-step no --attn-stride 1 --hidden 5 --se-reduction 4 --embed-dim 2 --seed 22
 run_case faconvlstm-one-step no --steps 1 --samples 3 --seed 23
 run_case convlstm-k1-row no --cell convlstm --kernel 1 --layers 3 --height 1 --width 8 --objective forecast --seed 24
+# The ConvLSTM with conv_algorithm = winograd (the peer computes the direct sum): odd height, a 1-row tile.
+for dtype in float64 float32; do
+    run_case "convlstm-winograd-$dtype" no --cell convlstm --objective forecast --dtype "$dtype" --conv-algorithm winograd --seed 25
+done
+run_case convlstm-winograd-row no --cell convlstm --conv-algorithm winograd --height 1 --width 9 --seed 26
 
 echo "crosscheck: $passed passed, $failed failed"
 if [ "$failed" -gt 0 ]; then

@@ -42,8 +42,11 @@ public func fastExp16(_ x0: SIMD16<Float>) -> SIMD16<Float> {
 @inline(__always) public func sigmoid16(_ x: SIMD16<Float>) -> SIMD16<Float> { 1 / (1 + fastExp16(-x)) }
 @inline(__always) public func tanh16(_ x: SIMD16<Float>) -> SIMD16<Float> { 1 - 2 / (fastExp16(2 * x) + 1) }
 
-@inline(__always) func load16(_ p: UnsafePointer<Float>) -> F16 { UnsafeRawPointer(p).loadUnaligned(as: F16.self) }
-@inline(__always) func store16(_ v: F16, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: F16.self) }
+// Unaligned vector loads and stores (Float and Double alike).
+@inline(__always) func load16<T: KernelScalar>(_ p: UnsafePointer<T>) -> SIMD16<T> { UnsafeRawPointer(p).loadUnaligned(as: SIMD16<T>.self) }
+@inline(__always) func store16<T: KernelScalar>(_ v: SIMD16<T>, _ p: UnsafeMutablePointer<T>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<T>.self) }
+@inline(__always) func load8<T: KernelScalar>(_ p: UnsafePointer<T>) -> SIMD8<T> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<T>.self) }
+@inline(__always) func store8<T: KernelScalar>(_ v: SIMD8<T>, _ p: UnsafeMutablePointer<T>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<T>.self) }
 
 /// Columns per chunk of the fused forward: Mt [r, 256] (16 KB at r = 16) stays
 /// in L1 while every channel's four gate rows are computed from it.

@@ -76,16 +76,16 @@ public func winogradInputTransform<T: KernelScalar>(
                     while tx + 8 <= tw {
                         let lo = load16(row + 2 * tx), hi = load16(row + 2 * tx + 2)
                         let x0 = lo.evenHalf, x1 = lo.oddHalf, x2 = hi.evenHalf, x3 = hi.oddHalf
-                        store8(o + tx, x0 - x2); store8(o + ps + tx, x1 + x2)
-                        store8(o + 2 * ps + tx, x2 - x1); store8(o + 3 * ps + tx, x1 - x3)
+                        store8(x0 - x2, o + tx); store8(x1 + x2, o + ps + tx)
+                        store8(x2 - x1, o + 2 * ps + tx); store8(x1 - x3, o + 3 * ps + tx)
                         tx += 8
                     }
                     for tx in tx ..< tw {
                         let x0 = row[2 * tx], x1 = row[2 * tx + 1], x2 = row[2 * tx + 2], x3 = row[2 * tx + 3]
                         o[tx] = x0 - x2
-                        o[planeStride + tx] = x1 + x2
-                        o[2 * planeStride + tx] = x2 - x1
-                        o[3 * planeStride + tx] = x1 - x3
+                        o[ps + tx] = x1 + x2
+                        o[2 * ps + tx] = x2 - x1
+                        o[3 * ps + tx] = x1 - x3
                     }
                 }
             }
@@ -123,7 +123,7 @@ public func winogradInputTransformAdjointAdd<T: KernelScalar>(
                         let v0 = load8(q + tx), v1 = load8(q + ps + tx), v2 = load8(q + 2 * ps + tx), v3 = load8(q + 3 * ps + tx)
                         let u0 = load8(q + tx - 1), u1 = load8(q + ps + tx - 1), u2 = load8(q + 2 * ps + tx - 1)
                         let u3 = load8(q + 3 * ps + tx - 1)
-                        store16(row + 2 * tx, interleave(v0 + (u1 + u2 - u0), v1 - v2 + v3 - u3))
+                        store16(interleave(v0 + (u1 + u2 - u0), v1 - v2 + v3 - u3), row + 2 * tx)
                         tx += 8
                     }
                     for tx in tx ..< tw {
@@ -149,18 +149,6 @@ public func winogradInputTransformAdjointAdd<T: KernelScalar>(
     for x in 0 ..< count { d[x] += value(x) }
 }
 
-@inline(__always) private func load8<T: KernelScalar>(_ p: UnsafePointer<T>) -> SIMD8<T> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<T>.self)
-}
-@inline(__always) private func load16<T: KernelScalar>(_ p: UnsafePointer<T>) -> SIMD16<T> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<T>.self)
-}
-@inline(__always) private func store8<T: KernelScalar>(_ p: UnsafeMutablePointer<T>, _ v: SIMD8<T>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<T>.self)
-}
-@inline(__always) private func store16<T: KernelScalar>(_ p: UnsafeMutablePointer<T>, _ v: SIMD16<T>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<T>.self)
-}
 /// (a0, b0, a1, b1, ...)
 @inline(__always) private func interleave<T: KernelScalar>(_ a: SIMD8<T>, _ b: SIMD8<T>) -> SIMD16<T> {
     var v = SIMD16<T>()
@@ -199,8 +187,8 @@ public func winogradOutputTransform<T: KernelScalar>(
                     return (m0 + m1 + m2, m1 - m2 - m3)
                 }
                 let (s00, s01) = alongX(0), (s10, s11) = alongX(1), (s20, s21) = alongX(2), (s30, s31) = alongX(3)
-                store16(y0 + 2 * tx, interleave(s00 + s10 + s20, s01 + s11 + s21))
-                if let y1 { store16(y1 + 2 * tx, interleave(s10 - s20 - s30, s11 - s21 - s31)) }
+                store16(interleave(s00 + s10 + s20, s01 + s11 + s21), y0 + 2 * tx)
+                if let y1 { store16(interleave(s10 - s20 - s30, s11 - s21 - s31), y1 + 2 * tx) }
                 tx += 8
             }
             for tx in tx ..< pairs {
@@ -235,10 +223,10 @@ public func winogradOutputTransformAdjoint<T: KernelScalar>(
                 let a = top.evenHalf, b = top.oddHalf, c = bottom.evenHalf, d = bottom.oddHalf
                 @inline(__always) func alongY(_ beta: Int, _ e0: SIMD8<T>, _ e1: SIMD8<T>) {
                     let w = o + beta * ps + tx
-                    store8(w, e0)
-                    store8(w + 4 * ps, e0 + e1)
-                    store8(w + 8 * ps, e0 - e1)
-                    store8(w + 12 * ps, -e1)
+                    store8(e0, w)
+                    store8(e0 + e1, w + 4 * ps)
+                    store8(e0 - e1, w + 8 * ps)
+                    store8(-e1, w + 12 * ps)
                 }
                 alongY(0, a, c)
                 alongY(1, a + b, c + d)

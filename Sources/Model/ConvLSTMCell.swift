@@ -119,15 +119,22 @@ final class ConvLSTMCell<T: KernelScalar> {
         return kcat
     }
 
+    /// Block (image rows y0 ..< y1) as Winograd tiles: its tile rows, tile count, and the
+    /// plane strides of V (tv) and M (tm) for that many tiles.
+    private func tileBlock(rows y0: Int, _ y1: Int) -> (ty0: Int, ty1: Int, tiles: Int, vPlane: Int, mPlane: Int) {
+        let ty0 = y0 / 2, ty1 = (y1 + 1) / 2, tiles = (ty1 - ty0) * tileCols
+        return (ty0, ty1, tiles, winogradPlaneStride(rows: cin + ch, tiles: tiles), winogradPlaneStride(rows: 4 * ch, tiles: tiles))
+    }
+
     /// V = B^T (X_t, H_{t-1}) B of block (sample s, image rows y0 ..< y1) into tv
     /// [16, Cin + Ch, tiles] (the H rows only for t > 0); returns the rows filled.
     private func fillTransforms(step t: Int, input x: UnsafePointer<T>, samples b: Int, sample s: Int, rows y0: Int, _ y1: Int) -> Int {
-        let h = geo.height, w = geo.width, ty0 = y0 / 2, ty1 = (y1 + 1) / 2
-        let plane = winogradPlaneStride(rows: cin + ch, tiles: (ty1 - ty0) * tileCols)
-        winogradInputTransform(tv, planeStride: plane, x, channels: cin, samples: b, sample: s, height: h, width: w, tileRows: ty0, ty1)
+        let h = geo.height, w = geo.width, tb = tileBlock(rows: y0, y1)
+        winogradInputTransform(tv, planeStride: tb.vPlane, x, channels: cin, samples: b, sample: s, height: h, width: w,
+                               tileRows: tb.ty0, tb.ty1)
         guard t > 0 else { return cin }
-        winogradInputTransform(tv + cin * (ty1 - ty0) * tileCols, planeStride: plane, slot(cH, t - 1, ch), channels: ch,
-                               samples: b, sample: s, height: h, width: w, tileRows: ty0, ty1)
+        winogradInputTransform(tv + cin * tb.tiles, planeStride: tb.vPlane, slot(cH, t - 1, ch), channels: ch,
+                               samples: b, sample: s, height: h, width: w, tileRows: tb.ty0, tb.ty1)
         return cin + ch
     }
 
@@ -163,8 +170,7 @@ final class ConvLSTMCell<T: KernelScalar> {
         // per block: G = Wx * X_t + Wh * H_{t-1} over the stacked input, then the gates
         forEachBlock(samples: b) { s, y0, y1, j, m in
             if winograd {
-                let ty0 = y0 / 2, ty1 = (y1 + 1) / 2, tiles = (ty1 - ty0) * tileCols
-                let vPlane = winogradPlaneStride(rows: kc, tiles: tiles), mPlane = winogradPlaneStride(rows: 4 * ch, tiles: tiles)
+                let (ty0, ty1, tiles, vPlane, mPlane) = tileBlock(rows: y0, y1)
                 let rows = fillTransforms(step: t, input: x, samples: b, sample: s, rows: y0, y1)
                 for xi in 0 ..< 16 {   // M[xi] = U[xi] V[xi]
                     T.gemm(transA: false, transB: false, m: 4 * ch, n: tiles, k: rows, alpha: 1, a: tu + xi * 4 * ch * kc, lda: kc,
@@ -203,8 +209,7 @@ final class ConvLSTMCell<T: KernelScalar> {
                               pi: nil, pf: nil, po: nil, dpi: nil, dpf: nil, dpo: nil, dBias: dbias, channels: ch, count: m, ld: n)
             if winograd {
                 // dM = A dG A^T; dU[xi] += dM[xi] V[xi]^T; dV[xi] = U[xi]^T dM[xi] (rows r0 ..< rows, into tv)
-                let ty0 = y0 / 2, ty1 = (y1 + 1) / 2, tiles = (ty1 - ty0) * tileCols
-                let vPlane = winogradPlaneStride(rows: kc, tiles: tiles), mPlane = winogradPlaneStride(rows: 4 * ch, tiles: tiles)
+                let (ty0, ty1, tiles, vPlane, mPlane) = tileBlock(rows: y0, y1)
                 winogradOutputTransformAdjoint(tm, planeStride: mPlane, dG, channels: 4 * ch, samples: b, sample: s,
                                                height: h, width: w, tileRows: ty0, ty1)
                 let rows = fillTransforms(step: t, input: x, samples: b, sample: s, rows: y0, y1)

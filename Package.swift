@@ -29,9 +29,15 @@ let targetCPU: String = {
     #endif
 }()
 
+// The register blocks of the hand-written GEMMs (Kernels/WideGemm.swift) follow
+// the register file: 32 vector registers with AVX-512, 16 below.
+let targetHasAVX512 = targetCPU.contains("avx512") || ["x86-64-v4", "icelake-server", "icelake-client", "sapphirerapids",
+                                                        "cascadelake", "cooperlake", "tigerlake", "znver4", "znver5"].contains(targetCPU)
+
 let fast: [SwiftSetting] = [
     .unsafeFlags(["-cross-module-optimization", "-enforce-exclusivity=unchecked"], .when(configuration: .release)),
 ] + (targetCPU.isEmpty ? [] : [.unsafeFlags(["-target-cpu", targetCPU], .when(platforms: [.linux], configuration: .release))])
+  + (targetHasAVX512 ? [.define("FACONVLSTM_AVX512", .when(platforms: [.linux], configuration: .release))] : [])
 
 let package = Package(
     name: "faconvlstm",

@@ -160,13 +160,14 @@ final class FastKernelTests: XCTestCase {
         }
     }
 
-    /// gemmWide's register kernel against a naive product: both layouts of A,
-    /// beta 0 (C not read: NaN there must not leak) and 1, row and column tails.
+    /// gemmWide's register kernels (both blockings: a build runs one of them)
+    /// against a naive product: both layouts of A, beta 0 (C not read: NaN there
+    /// must not leak) and 1, row and column tails.
     func testWideGemmMatchesNaive() {
         for (m, n, k) in [(4, 64, 1), (5, 131, 7), (16, 512, 128), (32, 200, 16), (1, 80, 3), (7, 64, 33),
                           (32, 32, 8), (8, 32, 32), (6, 48, 5), (5, 16, 9), (9, 36, 12), (4, 112, 3),
-                          (32, 33, 32), (33, 36, 8), (3, 17, 5), (2, 3, 4)] {
-            for transA in [false, true] {
+                          (32, 33, 32), (33, 36, 8), (3, 17, 5), (2, 3, 4), (9, 90, 4), (13, 121, 6)] {
+            for transA in [false, true] { for blocking in RegisterBlocking.allCases {
                 for beta: Float in [0, 1] {
                     let a = Self.random(m * k, seed: 11), b = Self.random(k * n, seed: 12), c0 = Self.random(m * n, seed: 13)
                     let lda = transA ? m : k, alpha: Float = 0.75
@@ -180,18 +181,18 @@ final class FastKernelTests: XCTestCase {
                         }
                     }
                     gemmWide(transA: transA, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: n,
-                             beta: beta, c: &c, ldc: n)
-                    assertClose(c, ref, "gemmWide m \(m) n \(n) k \(k) transA \(transA) beta \(beta)", tol: 1e-5 * Float(k))
+                             beta: beta, c: &c, ldc: n, blocking: blocking)
+                    assertClose(c, ref, "gemmWide \(blocking) m \(m) n \(n) k \(k) transA \(transA) beta \(beta)", tol: 1e-5 * Float(k))
                     // B's rows 4 KB apart (the packed-panel path where m > 4 and n >= 64)
                     let ldb = 1024 * ((n + 1023) / 1024)
                     var bWide = [Float](repeating: .nan, count: k * ldb)
                     for kk in 0 ..< k { for j in 0 ..< n { bWide[kk * ldb + j] = b[kk * n + j] } }
                     var c2 = beta == 0 ? [Float](repeating: .nan, count: m * n) : c0
                     gemmWide(transA: transA, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: bWide, ldb: ldb,
-                             beta: beta, c: &c2, ldc: n)
-                    XCTAssertEqual(c2, c, "gemmWide with ldb \(ldb), m \(m) n \(n) k \(k): same as ldb = n")
+                             beta: beta, c: &c2, ldc: n, blocking: blocking)
+                    XCTAssertEqual(c2, c, "gemmWide \(blocking) with ldb \(ldb), m \(m) n \(n) k \(k): same as ldb = n")
                 }
-            }
+            } }
         }
     }
 
@@ -274,11 +275,11 @@ final class FastKernelTests: XCTestCase {
         }
     }
 
-    /// gemmLongK (C = alpha A B^T + beta C, 4 x 4 blocks of SIMD16 partial sums)
-    /// against a naive product: beta 0 and 1, row, column and k tails.
+    /// gemmLongK (C = alpha A B^T + beta C, blocks of vector partial sums, both
+    /// blockings) against a naive product: beta 0 and 1, row, column and k tails.
     func testLongKGemmMatchesNaive() {
-        for (m, n, k) in [(4, 4, 64), (16, 32, 1000), (5, 7, 77), (128, 16, 512), (1, 3, 64)] {
-            for beta: Float in [0, 1] {
+        for (m, n, k) in [(4, 4, 64), (16, 32, 1000), (5, 7, 77), (128, 16, 512), (1, 3, 64), (3, 6, 70)] {
+            for beta: Float in [0, 1] { for blocking in RegisterBlocking.allCases {
                 let a = Self.random(m * k, seed: 21), b = Self.random(n * k, seed: 22), c0 = Self.random(m * n, seed: 23)
                 let alpha: Float = -1.25
                 var c = beta == 0 ? [Float](repeating: .nan, count: m * n) : c0
@@ -290,9 +291,9 @@ final class FastKernelTests: XCTestCase {
                         ref[i * n + j] = alpha * s + beta * c0[i * n + j]
                     }
                 }
-                gemmLongK(m: m, n: n, k: k, alpha: alpha, a: a, lda: k, b: b, ldb: k, beta: beta, c: &c, ldc: n)
-                assertClose(c, ref, "gemmLongK m \(m) n \(n) k \(k) beta \(beta)", tol: 1e-6 * Float(k))
-            }
+                gemmLongK(m: m, n: n, k: k, alpha: alpha, a: a, lda: k, b: b, ldb: k, beta: beta, c: &c, ldc: n, blocking: blocking)
+                assertClose(c, ref, "gemmLongK \(blocking) m \(m) n \(n) k \(k) beta \(beta)", tol: 1e-6 * Float(k))
+            } }
         }
     }
 

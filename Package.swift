@@ -29,7 +29,7 @@ let targetCPU: String = {
     #endif
 }()
 
-// The register blocks of the hand-written GEMMs (Kernels/WideGemm.swift) follow
+// The register blocks of the hand-written kernels (Kernels/Scalar.swift, RegisterBlocking) follow
 // the register file: 32 vector registers with AVX-512, 16 below.
 let targetHasAVX512 = targetCPU.contains("avx512") || ["x86-64-v4", "icelake-server", "icelake-client", "sapphirerapids",
                                                         "cascadelake", "cooperlake", "tigerlake", "znver4", "znver5"].contains(targetCPU)

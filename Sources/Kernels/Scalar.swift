@@ -84,3 +84,22 @@ public enum BLASThreads {
     public static func set(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
     public static var current: Int { Int(openblas_get_num_threads()) }
 }
+
+/// The register blocks of the hand-written kernels (gemmWide, gemmLongK,
+/// transposeMatrix), fitted to the register file the build targets: blocks
+/// made for 32 vector registers spill on a 16-register machine (measured on an
+/// AVX2 Zen: gemmWide 17 GFLOP/s with the AVX-512 blocks, 29-37 with the AVX2
+/// ones; a 16 x 16 transpose 2.6x slower than 8 x 8). Tests run both.
+public enum RegisterBlocking: Sendable, CaseIterable {
+    /// 32 x 512-bit registers (AVX-512): gemmWide 4 x 64 (16 x 16 lanes), gemmLongK 4 x 4 sums of 16 lanes, 16 x 16 transposes.
+    case zmm32
+    /// 16 x 256-bit registers (AVX2, and the fallback): gemmWide 4 x 24 (12 x 8 lanes), gemmLongK 2 x 4 sums of 8 lanes, 8 x 8 transposes.
+    case ymm16
+}
+
+/// The blocking of this build: Package.swift defines FACONVLSTM_AVX512 where it targets AVX-512.
+#if FACONVLSTM_AVX512
+public let nativeBlocking = RegisterBlocking.zmm32
+#else
+public let nativeBlocking = RegisterBlocking.ymm16
+#endif

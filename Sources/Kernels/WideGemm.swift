@@ -13,24 +13,6 @@
 // past the blocks run as 4 x 16 blocks and a zero-padded 16-column tail.
 // Float only; Double and shapes outside the wide-row case go to T.gemm.
 
-/// The register block of gemmWide and gemmLongK, fitted to the register file
-/// the build targets: 16 accumulators would spill on a 16-register machine
-/// (measured on an AVX2 Zen: 17 GFLOP/s with the AVX-512 blocks, 30-47 with
-/// the AVX2 ones, against OpenBLAS's 9-21 at these shapes).
-public enum RegisterBlocking: Sendable, CaseIterable {
-    /// 32 x 512-bit registers (AVX-512): gemmWide 4 x 64 (16 x 16 lanes), gemmLongK 4 x 4 sums of 16 lanes.
-    case zmm32
-    /// 16 x 256-bit registers (AVX2, and the fallback): gemmWide 4 x 24 (12 x 8 lanes), gemmLongK 2 x 4 sums of 8 lanes.
-    case ymm16
-}
-
-/// The blocking of this build: Package.swift defines FACONVLSTM_AVX512 where it targets AVX-512.
-#if FACONVLSTM_AVX512
-public let nativeBlocking = RegisterBlocking.zmm32
-#else
-public let nativeBlocking = RegisterBlocking.ymm16
-#endif
-
 /// C = alpha op(A) B + beta C, op(A) = transA ? A^T : A, B [k, n] row stride ldb.
 /// beta 0 does not read C (BLAS convention). `blocking`: tests run both.
 public func gemmWide<T: KernelScalar>(

@@ -226,19 +226,19 @@ final class FastKernelTests: XCTestCase {
         }
     }
 
-    /// transposeMatrix's 16 x 16 register blocks and scalar edges against the
-    /// definition, written and accumulated, square and ragged shapes, strided rows.
+    /// transposeMatrix's register blocks (16 x 16 and 8 x 8) and scalar edges against
+    /// the definition, written and accumulated, square and ragged shapes, strided rows.
     func testTransposeMatchesDefinition() {
-        for (rows, cols) in [(16, 16), (32, 32), (33, 36), (16, 48), (5, 7), (40, 17)] {
-            for accumulate in [false, true] {
+        for (rows, cols) in [(16, 16), (32, 32), (33, 36), (16, 48), (5, 7), (40, 17), (8, 8), (12, 20)] {
+            for accumulate in [false, true] { for blocking in RegisterBlocking.allCases {
                 let ldX = cols + 3, ldOut = rows + 5
                 let x = Self.random(rows * ldX, seed: 41), out0 = Self.random(cols * ldOut, seed: 42)
                 var out = out0
-                transposeMatrix(&out, ldOut: ldOut, x, ldX: ldX, rows: rows, columns: cols, accumulate: accumulate)
+                transposeMatrix(&out, ldOut: ldOut, x, ldX: ldX, rows: rows, columns: cols, accumulate: accumulate, blocking: blocking)
                 var ref = out0
                 for i in 0 ..< rows { for j in 0 ..< cols { ref[j * ldOut + i] = (accumulate ? out0[j * ldOut + i] : 0) + x[i * ldX + j] } }
-                XCTAssertEqual(out, ref, "transpose \(rows)x\(cols) accumulate \(accumulate)")
-            }
+                XCTAssertEqual(out, ref, "transpose \(blocking) \(rows)x\(cols) accumulate \(accumulate)")
+            } }
         }
     }
 

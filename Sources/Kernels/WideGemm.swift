@@ -338,10 +338,25 @@ public func gemmLongK<T: KernelScalar>(
     p.pointee = beta == 0 ? alpha * s : alpha * s + beta * p.pointee
 }
 
-/// sum_kk x[kk] y[kk] for kk in from ..< to (the column tail after the SIMD16 blocks)
-@inline(__always) private func dotTail(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ from: Int, _ to: Int) -> Float {
+typealias Rows4 = (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>)
+
+/// C[i, j ..< j + 4] of a block row: the four vector sums of row x against rows
+/// ys of B, plus the k tail (a scalar dot product each).
+@inline(__always) private func finishRow(_ s: (F16, F16, F16, F16), _ x: UnsafePointer<Float>, _ ys: Rows4, tail: Range<Int>,
+                                         _ p: UnsafeMutablePointer<Float>, _ alpha: Float, _ beta: Float) {
+    finish(s.0, tail: dotTail(x, ys.0, tail), p, alpha, beta); finish(s.1, tail: dotTail(x, ys.1, tail), p + 1, alpha, beta)
+    finish(s.2, tail: dotTail(x, ys.2, tail), p + 2, alpha, beta); finish(s.3, tail: dotTail(x, ys.3, tail), p + 3, alpha, beta)
+}
+@inline(__always) private func finishRow(_ s: (F8, F8, F8, F8), _ x: UnsafePointer<Float>, _ ys: Rows4, tail: Range<Int>,
+                                         _ p: UnsafeMutablePointer<Float>, _ alpha: Float, _ beta: Float) {
+    finish(s.0, tail: dotTail(x, ys.0, tail), p, alpha, beta); finish(s.1, tail: dotTail(x, ys.1, tail), p + 1, alpha, beta)
+    finish(s.2, tail: dotTail(x, ys.2, tail), p + 2, alpha, beta); finish(s.3, tail: dotTail(x, ys.3, tail), p + 3, alpha, beta)
+}
+
+/// sum_kk x[kk] y[kk] for kk in the range (the k tail after the vector blocks)
+@inline(__always) private func dotTail(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ ks: Range<Int>) -> Float {
     var s: Float = 0
-    for kk in from ..< to { s += x[kk] * y[kk] }
+    for kk in ks { s += x[kk] * y[kk] }
     return s
 }
 
@@ -375,15 +390,11 @@ private func longKBlocks4x4(
                 c32 = c32.addingProduct(x3, y2); c33 = c33.addingProduct(x3, y3)
                 kk += 16
             }
-            let p0 = c + i * ldc + j, p1 = p0 + ldc, p2 = p1 + ldc, p3 = p2 + ldc
-            finish(c00, tail: dotTail(a0, b0, k16, k), p0, alpha, beta); finish(c01, tail: dotTail(a0, b1, k16, k), p0 + 1, alpha, beta)
-            finish(c02, tail: dotTail(a0, b2, k16, k), p0 + 2, alpha, beta); finish(c03, tail: dotTail(a0, b3, k16, k), p0 + 3, alpha, beta)
-            finish(c10, tail: dotTail(a1, b0, k16, k), p1, alpha, beta); finish(c11, tail: dotTail(a1, b1, k16, k), p1 + 1, alpha, beta)
-            finish(c12, tail: dotTail(a1, b2, k16, k), p1 + 2, alpha, beta); finish(c13, tail: dotTail(a1, b3, k16, k), p1 + 3, alpha, beta)
-            finish(c20, tail: dotTail(a2, b0, k16, k), p2, alpha, beta); finish(c21, tail: dotTail(a2, b1, k16, k), p2 + 1, alpha, beta)
-            finish(c22, tail: dotTail(a2, b2, k16, k), p2 + 2, alpha, beta); finish(c23, tail: dotTail(a2, b3, k16, k), p2 + 3, alpha, beta)
-            finish(c30, tail: dotTail(a3, b0, k16, k), p3, alpha, beta); finish(c31, tail: dotTail(a3, b1, k16, k), p3 + 1, alpha, beta)
-            finish(c32, tail: dotTail(a3, b2, k16, k), p3 + 2, alpha, beta); finish(c33, tail: dotTail(a3, b3, k16, k), p3 + 3, alpha, beta)
+            let p0 = c + i * ldc + j, bs = (b0, b1, b2, b3)
+            finishRow((c00, c01, c02, c03), a0, bs, tail: k16 ..< k, p0, alpha, beta)
+            finishRow((c10, c11, c12, c13), a1, bs, tail: k16 ..< k, p0 + ldc, alpha, beta)
+            finishRow((c20, c21, c22, c23), a2, bs, tail: k16 ..< k, p0 + 2 * ldc, alpha, beta)
+            finishRow((c30, c31, c32, c33), a3, bs, tail: k16 ..< k, p0 + 3 * ldc, alpha, beta)
             j += 4
         }
         i += 4
@@ -412,11 +423,9 @@ private func longKBlocks2x4(
                 y = load8(b3 + kk); c03 = c03.addingProduct(x0, y); c13 = c13.addingProduct(x1, y)
                 kk += 8
             }
-            let p0 = c + i * ldc + j, p1 = p0 + ldc
-            finish(c00, tail: dotTail(a0, b0, k8, k), p0, alpha, beta); finish(c01, tail: dotTail(a0, b1, k8, k), p0 + 1, alpha, beta)
-            finish(c02, tail: dotTail(a0, b2, k8, k), p0 + 2, alpha, beta); finish(c03, tail: dotTail(a0, b3, k8, k), p0 + 3, alpha, beta)
-            finish(c10, tail: dotTail(a1, b0, k8, k), p1, alpha, beta); finish(c11, tail: dotTail(a1, b1, k8, k), p1 + 1, alpha, beta)
-            finish(c12, tail: dotTail(a1, b2, k8, k), p1 + 2, alpha, beta); finish(c13, tail: dotTail(a1, b3, k8, k), p1 + 3, alpha, beta)
+            let p0 = c + i * ldc + j, bs = (b0, b1, b2, b3)
+            finishRow((c00, c01, c02, c03), a0, bs, tail: k8 ..< k, p0, alpha, beta)
+            finishRow((c10, c11, c12, c13), a1, bs, tail: k8 ..< k, p0 + ldc, alpha, beta)
             j += 4
         }
         i += 2
@@ -434,7 +443,7 @@ private func longKRest(
             let x = a + i * lda, y = b + j * ldb
             var acc = F16(), kk = 0
             while kk < k16 { acc = acc.addingProduct(load16(x + kk), load16(y + kk)); kk += 16 }
-            finish(acc, tail: dotTail(x, y, k16, k), c + i * ldc + j, alpha, beta)
+            finish(acc, tail: dotTail(x, y, k16 ..< k), c + i * ldc + j, alpha, beta)
         }
     }
 }

@@ -7,6 +7,10 @@
 // Shapes (rows of length n, a row stride `ld` >= n): G, gates [4Ch, ld] (i, f, g, o);
 // C_{t-1}, C_t, H_t, dH, dC [Ch, ld]; Mt [r, ld]; wg [4Ch, r]; b [4Ch]; p [Ch].
 //
+// The FAConvLSTM caches tanh(C_t) from the forward (`tanhC`), so its backward
+// and the recomputed pre-attention H read it instead of recomputing it: an
+// exponential and a division per element traded for Ch x N floats a step.
+//
 // Float runs SIMD16 (AVX-512) code over 16 columns at a time; everything else
 // (Double, column tails) runs the scalar reference, the same formulas in the
 // same order. The forward of the FAConvLSTM also computes G = Wg Mt itself, in
@@ -75,7 +79,7 @@ public func lstmGatesForward<T: KernelScalar>(
 public func lstmGatesForwardReference<T: KernelScalar>(
     gates: UnsafeMutablePointer<T>, c cT: UnsafeMutablePointer<T>, h hT: UnsafeMutablePointer<T>, cPrev: UnsafePointer<T>,
     bias: UnsafePointer<T>, pi: UnsafePointer<T>?, pf: UnsafePointer<T>?, po: UnsafePointer<T>?,
-    channels ch: Int, from j0: Int, to j1: Int, ld: Int
+    channels ch: Int, from j0: Int, to j1: Int, ld: Int, tanhC: UnsafeMutablePointer<T>? = nil
 ) {
     for c in 0 ..< ch {
         let gi = gates + c * ld, gf = gates + (ch + c) * ld, gg = gates + (2 * ch + c) * ld, go = gates + (3 * ch + c) * ld
@@ -90,7 +94,9 @@ public func lstmGatesForwardReference<T: KernelScalar>(
             let ov = sigmoidScalar(go[j] + bo + poc * cv)
             gi[j] = iv; gf[j] = fv; gg[j] = gv; go[j] = ov
             ct[j] = cv
-            ht[j] = ov * tanhScalar(cv)
+            let tc = tanhScalar(cv)
+            ht[j] = ov * tc
+            tanhC?[c * ld + j] = tc
         }
     }
 }
@@ -107,14 +113,15 @@ public func lstmGatesForwardReference<T: KernelScalar>(
 /// saturates infinities instead: both end in a skipped step).
 @inline(__always)
 func gateMath16(_ gi: F16, _ gf: F16, _ gg: F16, _ go: F16, _ cp: F16, _ pic: Float, _ pfc: Float, _ poc: Float)
-    -> (i: F16, f: F16, g: F16, o: F16, c: F16, h: F16) {
+    -> (i: F16, f: F16, g: F16, o: F16, c: F16, h: F16, tanhC: F16) {
     let nan = (gi + gf + gg + go + cp) * 0
     let iv = sigmoid16(gi + pic * cp)
     let fv = sigmoid16(gf + pfc * cp)
     let gv = tanh16(gg)
     let cv = fv * cp + iv * gv
     let ov = sigmoid16(go + poc * cv)
-    return (iv + nan, fv + nan, gv + nan, ov + nan, cv + nan, ov * tanh16(cv) + nan)
+    let tc = tanh16(cv)
+    return (iv + nan, fv + nan, gv + nan, ov + nan, cv + nan, ov * tc + nan, tc + nan)
 }
 
 private func lstmGatesForwardFloat(
@@ -145,39 +152,44 @@ private func lstmGatesForwardFloat(
 
 /// FAConvLSTM steps 4-5 fused: G = Wg Mt (+ bias) computed column block by column
 /// block in registers, then the peephole update; writes (i, f, tanh g, o) to
-/// `gates`, C_t, H_t (rows of `n` columns). mt [r, ldMt] (ldMt nil: n): a row
+/// `gates`, C_t, H_t and, if given, tanh(C_t) to `tanhC` (rows of `n` columns).
+/// mt [r, ldMt] (ldMt nil: n): a row
 /// stride that is not a multiple of 4 KB keeps a chunk of Mt's rows in
 /// different L1 sets (at n 4096 its 16 rows would share the same ones).
 public func fusedGatesForward<T: KernelScalar>(
     gates: UnsafeMutablePointer<T>, c cT: UnsafeMutablePointer<T>, h hT: UnsafeMutablePointer<T>, cPrev: UnsafePointer<T>,
     mt: UnsafePointer<T>, wg: UnsafePointer<T>, bias: UnsafePointer<T>,
-    pi: UnsafePointer<T>, pf: UnsafePointer<T>, po: UnsafePointer<T>, channels ch: Int, rank r: Int, n: Int, ldMt: Int? = nil
+    pi: UnsafePointer<T>, pf: UnsafePointer<T>, po: UnsafePointer<T>, channels ch: Int, rank r: Int, n: Int, ldMt: Int? = nil,
+    tanhC: UnsafeMutablePointer<T>? = nil
 ) {
     let ldm = ldMt ?? n
     if T.self == Float.self {
         fusedGatesForwardFloat(gates: cast(gates), c: cast(cT), h: cast(hT), cPrev: cast(cPrev), mt: cast(mt), wg: cast(wg),
-                               bias: cast(bias), pi: cast(pi), pf: cast(pf), po: cast(po), channels: ch, rank: r, n: n, ldMt: ldm)
+                               bias: cast(bias), pi: cast(pi), pf: cast(pf), po: cast(po), channels: ch, rank: r, n: n, ldMt: ldm,
+                               tanhC: tanhC.map(cast))
         return
     }
     fusedGatesForwardReference(gates: gates, c: cT, h: hT, cPrev: cPrev, mt: mt, wg: wg, bias: bias, pi: pi, pf: pf, po: po,
-                               channels: ch, rank: r, n: n, ldMt: ldm)
+                               channels: ch, rank: r, n: n, ldMt: ldm, tanhC: tanhC)
 }
 
 /// Reference of fusedGatesForward: one GEMM, then the scalar update.
 public func fusedGatesForwardReference<T: KernelScalar>(
     gates: UnsafeMutablePointer<T>, c cT: UnsafeMutablePointer<T>, h hT: UnsafeMutablePointer<T>, cPrev: UnsafePointer<T>,
     mt: UnsafePointer<T>, wg: UnsafePointer<T>, bias: UnsafePointer<T>,
-    pi: UnsafePointer<T>, pf: UnsafePointer<T>, po: UnsafePointer<T>, channels ch: Int, rank r: Int, n: Int, ldMt: Int? = nil
+    pi: UnsafePointer<T>, pf: UnsafePointer<T>, po: UnsafePointer<T>, channels ch: Int, rank r: Int, n: Int, ldMt: Int? = nil,
+    tanhC: UnsafeMutablePointer<T>? = nil
 ) {
     T.gemm(transA: false, transB: false, m: 4 * ch, n: n, k: r, alpha: 1, a: wg, lda: r, b: mt, ldb: ldMt ?? n, beta: 0, c: gates, ldc: n)
     lstmGatesForwardReference(gates: gates, c: cT, h: hT, cPrev: cPrev, bias: bias, pi: pi, pf: pf, po: po,
-                              channels: ch, from: 0, to: n, ld: n)
+                              channels: ch, from: 0, to: n, ld: n, tanhC: tanhC)
 }
 
 private func fusedGatesForwardFloat(
     gates: UnsafeMutablePointer<Float>, c cT: UnsafeMutablePointer<Float>, h hT: UnsafeMutablePointer<Float>,
     cPrev: UnsafePointer<Float>, mt: UnsafePointer<Float>, wg: UnsafePointer<Float>, bias: UnsafePointer<Float>,
-    pi: UnsafePointer<Float>, pf: UnsafePointer<Float>, po: UnsafePointer<Float>, channels ch: Int, rank r: Int, n: Int, ldMt: Int
+    pi: UnsafePointer<Float>, pf: UnsafePointer<Float>, po: UnsafePointer<Float>, channels ch: Int, rank r: Int, n: Int, ldMt: Int,
+    tanhC: UnsafeMutablePointer<Float>?
 ) {
     let n16 = n & ~15
     for j0 in stride(from: 0, to: n16, by: fusedGateChunk) {
@@ -203,6 +215,7 @@ private func fusedGatesForwardFloat(
                 let v = gateMath16(ai + bi, af + bf, ag + bgg, ao + bo, load16(cp + j), pic, pfc, poc)
                 store16(v.i, gi + j); store16(v.f, gf + j); store16(v.g, gg + j); store16(v.o, go + j)
                 store16(v.c, ct + j); store16(v.h, ht + j)
+                if let tanhC { store16(v.tanhC, tanhC + c * n + j) }
                 j += 16
             }
         }
@@ -217,17 +230,23 @@ private func fusedGatesForwardFloat(
             }
         }
         lstmGatesForwardReference(gates: gates, c: cT, h: hT, cPrev: cPrev, bias: bias, pi: pi, pf: pf, po: po,
-                                  channels: ch, from: n16, to: n, ld: n)
+                                  channels: ch, from: n16, to: n, ld: n, tanhC: tanhC)
     }
 }
 
 // MARK: - backward
 
-/// h = o tanh(c) on `count` elements: H_t before the attention, recomputed in
-/// the FAConvLSTM backward from the cached o and C_t. Float: SIMD16 tanh, lane
-/// by lane the scalar tanhScalar (bit-identical for finite inputs; a NaN or
-/// infinite C gives NaN, as in gateMath16, since fastExp16 would clamp it).
-public func outputGate<T: KernelScalar>(_ h: UnsafeMutablePointer<T>, o: UnsafePointer<T>, c: UnsafePointer<T>, count: Int) {
+/// h = o tanh(c) on `count` elements (the cached tanh(c) where given): H_t before
+/// the attention, recomputed in the FAConvLSTM backward from the cached o and
+/// C_t. Float: SIMD16 tanh, lane by lane the scalar tanhScalar (bit-identical
+/// for finite inputs; a NaN or infinite C gives NaN, as in gateMath16, since
+/// fastExp16 would clamp it; the cache holds that NaN already).
+public func outputGate<T: KernelScalar>(_ h: UnsafeMutablePointer<T>, o: UnsafePointer<T>, c: UnsafePointer<T>, count: Int,
+                                        tanhC: UnsafePointer<T>? = nil) {
+    if let tanhC {
+        for i in 0 ..< count { h[i] = o[i] * tanhC[i] }
+        return
+    }
     var i = 0
     if T.self == Float.self {
         let hf = cast(h), of = cast(o), cf = cast(c)
@@ -241,7 +260,8 @@ public func outputGate<T: KernelScalar>(_ h: UnsafeMutablePointer<T>, o: UnsafeP
 }
 
 /// Backward of the update on `count` columns (row stride ld). In: dH = d/dH_t,
-/// dC = d/dC_t from step t+1, the cached gates (i, f, tanh g, o), C_t, C_{t-1}.
+/// dC = d/dC_t from step t+1, the cached gates (i, f, tanh g, o), C_t, C_{t-1},
+/// and tanh(C_t) where cached (`tanhC`, row stride ld; nil: recomputed).
 /// Out: dG [4Ch] (=, d/d pre-activation; row stride ldG, nil: ld), dC = d/dC_{t-1} (overwritten);
 /// dBias [4Ch] += the row sums of dG (the gate bias gradient, while dG is in registers);
 /// dpi, dpf, dpo += peephole gradients (nil: no peepholes; pi, pf, po then nil too).
@@ -250,17 +270,18 @@ public func lstmGatesBackward<T: KernelScalar>(
     gates: UnsafePointer<T>, c cT: UnsafePointer<T>, cPrev: UnsafePointer<T>,
     pi: UnsafePointer<T>?, pf: UnsafePointer<T>?, po: UnsafePointer<T>?,
     dpi: UnsafeMutablePointer<T>?, dpf: UnsafeMutablePointer<T>?, dpo: UnsafeMutablePointer<T>?,
-    dBias: UnsafeMutablePointer<T>, channels ch: Int, count: Int, ld: Int, ldG: Int? = nil
+    dBias: UnsafeMutablePointer<T>, channels ch: Int, count: Int, ld: Int, ldG: Int? = nil, tanhC: UnsafePointer<T>? = nil
 ) {
     if T.self == Float.self {
         lstmGatesBackwardFloat(dG: cast(dG), dC: cast(dC), dH: cast(dH), gates: cast(gates), c: cast(cT), cPrev: cast(cPrev),
                                pi: pi.map(cast), pf: pf.map(cast), po: po.map(cast),
                                dpi: dpi.map(cast), dpf: dpf.map(cast), dpo: dpo.map(cast), dBias: cast(dBias), channels: ch, count: count,
-                               ld: ld, ldG: ldG ?? ld)
+                               ld: ld, ldG: ldG ?? ld, tanhC: tanhC.map(cast))
         return
     }
     lstmGatesBackwardReference(dG: dG, dC: dC, dH: dH, gates: gates, c: cT, cPrev: cPrev, pi: pi, pf: pf, po: po,
-                               dpi: dpi, dpf: dpf, dpo: dpo, dBias: dBias, channels: ch, from: 0, to: count, ld: ld, ldG: ldG)
+                               dpi: dpi, dpf: dpf, dpo: dpo, dBias: dBias, channels: ch, from: 0, to: count, ld: ld, ldG: ldG,
+                               tanhC: tanhC)
 }
 
 /// Scalar reference of lstmGatesBackward on columns from ..< to.
@@ -269,7 +290,8 @@ public func lstmGatesBackwardReference<T: KernelScalar>(
     gates: UnsafePointer<T>, c cT: UnsafePointer<T>, cPrev: UnsafePointer<T>,
     pi: UnsafePointer<T>?, pf: UnsafePointer<T>?, po: UnsafePointer<T>?,
     dpi: UnsafeMutablePointer<T>?, dpf: UnsafeMutablePointer<T>?, dpo: UnsafeMutablePointer<T>?,
-    dBias: UnsafeMutablePointer<T>, channels ch: Int, from j0: Int, to j1: Int, ld: Int, ldG: Int? = nil
+    dBias: UnsafeMutablePointer<T>, channels ch: Int, from j0: Int, to j1: Int, ld: Int, ldG: Int? = nil,
+    tanhC: UnsafePointer<T>? = nil
 ) {
     let lg = ldG ?? ld
     for c in 0 ..< ch {
@@ -279,7 +301,7 @@ public func lstmGatesBackwardReference<T: KernelScalar>(
         let pic = pi?[c] ?? 0, pfc = pf?[c] ?? 0, poc = po?[c] ?? 0
         for j in j0 ..< j1 {
             let i = iv[j], f = fv[j], g = gv[j], o = ov[j]
-            let tc = tanhScalar(ct[j])
+            let tc = tanhC?[c * ld + j] ?? tanhScalar(ct[j])
             let dGo = dh[j] * tc * o * (1 - o)
             let dct = dc[j] + dh[j] * o * (1 - tc * tc) + dGo * poc
             let dGi = dct * g * i * (1 - i)
@@ -303,7 +325,7 @@ private func lstmGatesBackwardFloat(
     gates: UnsafePointer<Float>, c cT: UnsafePointer<Float>, cPrev: UnsafePointer<Float>,
     pi: UnsafePointer<Float>?, pf: UnsafePointer<Float>?, po: UnsafePointer<Float>?,
     dpi: UnsafeMutablePointer<Float>?, dpf: UnsafeMutablePointer<Float>?, dpo: UnsafeMutablePointer<Float>?,
-    dBias: UnsafeMutablePointer<Float>, channels ch: Int, count: Int, ld: Int, ldG: Int
+    dBias: UnsafeMutablePointer<Float>, channels ch: Int, count: Int, ld: Int, ldG: Int, tanhC: UnsafePointer<Float>?
 ) {
     let n16 = count & ~15
     for c in 0 ..< ch {
@@ -317,7 +339,7 @@ private func lstmGatesBackwardFloat(
         while j < n16 {
             let i = load16(iv + j), f = load16(fv + j), g = load16(gv + j), o = load16(ov + j)
             let cpv = load16(cp + j), ctv = load16(ct + j), dhv = load16(dh + j)
-            let tc = tanh16(ctv)
+            let tc = tanhC.map { load16($0 + c * ld + j) } ?? tanh16(ctv)
             let dGo = dhv * tc * o * (1 - o)
             let dct = load16(dc + j) + dhv * o * (1 - tc * tc) + dGo * poc
             let dGi = dct * g * i * (1 - i)
@@ -336,6 +358,7 @@ private func lstmGatesBackwardFloat(
     }
     if n16 < count {
         lstmGatesBackwardReference(dG: dG, dC: dC, dH: dH, gates: gates, c: cT, cPrev: cPrev, pi: pi, pf: pf, po: po,
-                                   dpi: dpi, dpf: dpf, dpo: dpo, dBias: dBias, channels: ch, from: n16, to: count, ld: ld, ldG: ldG)
+                                   dpi: dpi, dpf: dpf, dpo: dpo, dBias: dBias, channels: ch, from: n16, to: count, ld: ld, ldG: ldG,
+                                   tanhC: tanhC)
     }
 }

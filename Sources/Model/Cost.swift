@@ -46,7 +46,7 @@ public struct MemoryEstimate: Equatable, Sendable {
     public static func layerStepFloatsPerSample(config c: ModelConfig, height: Int, width: Int) -> Int {
         let p = height * width, ch = c.hidden, r = c.resolvedBottleneck, q = c.squeezeChannels
         switch c.cell {
-        case .faconvlstm: return (2 * r + 6 * ch) * p + 2 * r + q
+        case .faconvlstm: return (2 * r + 7 * ch) * p + 2 * r + q
         case .convlstm: return 6 * ch * p
         }
     }
@@ -69,7 +69,7 @@ public struct MemoryEstimate: Equatable, Sendable {
             case .faconvlstm:
                 let r = c.resolvedBottleneck, q = c.squeezeChannels, dk = c.attnDk
                 let a = c.attnStride > 0 ? t / c.attnStride : 0
-                cache += t * ((2 * r + 6 * ch) * n + (2 * r + q) * b)
+                cache += t * ((2 * r + 7 * ch) * n + (2 * r + q) * b)
                 cache += a * ((2 * dk + 2 * ch) * n + b * p * (w + h))
                 scratch += ch * n + r * mtStride(columns: n) + q * b + 2 * ch * n + 4 * ch * min(gateChunk, n) + 2 * r * n + (2 * r + q) * b
                 let pad = (c.dilations.max() ?? 1) * (c.kernel - 1) / 2

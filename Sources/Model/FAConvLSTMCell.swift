@@ -7,8 +7,8 @@ import Kernels
 //   X_t [Cin, N]   H_t, C_t [Ch, N]   U, M, Mt [r, N]   G [4Ch, N] (i, f, g, o)
 //   sq, ex [r, B]  z1 [q, B]   Q, K [dk, N]   Vv, Y = R + Cc [Ch, N]
 //
-// Cached per step t for backward (per sample: (2r + 6Ch) P + 2r + q floats):
-//   U, M, the gate activations (i, f, tanh g, o), C_t, H_t (after attention), sq, z1, ex.
+// Cached per step t for backward (per sample: (2r + 7Ch) P + 2r + q floats):
+//   U, M, the gate activations (i, f, tanh g, o), C_t, tanh C_t, H_t (after attention), sq, z1, ex.
 // Cached per attended step (t mod s == 0; per sample (2dk + 2Ch) P + H W (W + H)):
 //   Q, K, Vv, Y, the row and column softmax probabilities.
 // Everything else (Mt = ex * M, H_t before attention = o * tanh C_t) is recomputed.
@@ -44,6 +44,7 @@ final class FAConvLSTMCell<T: KernelScalar> {
 
     // Caches, one slot per step t (slot stride = channels * Nmax or channels * Bmax).
     let cU, cM, cGates, cC, cH: UnsafeMutablePointer<T>   // [T, r|r|4Ch|Ch|Ch, Nmax]
+    let cTanhC: UnsafeMutablePointer<T>                   // [T, Ch, Nmax] tanh C_t: the backward's and Hpre's, not recomputed
     let cSq, cZ1, cEx: UnsafeMutablePointer<T>            // [T, r|q|r, Bmax]
     // Attention caches, one slot per attended step.
     let cQ, cK, cV, cY: UnsafeMutablePointer<T>           // [A, dk|dk|Ch|Ch, Nmax]
@@ -91,6 +92,7 @@ final class FAConvLSTMCell<T: KernelScalar> {
         cGates = arena.make(steps * 4 * ch * n, .cache)
         cC = arena.make(steps * ch * n, .cache)
         cH = arena.make(steps * ch * n, .cache)
+        cTanhC = arena.make(steps * ch * n, .cache)
         cSq = arena.make(steps * r * bmax, .cache)
         cZ1 = arena.make(steps * q * bmax, .cache)
         cEx = arena.make(steps * r * bmax, .cache)
@@ -162,7 +164,7 @@ final class FAConvLSTMCell<T: KernelScalar> {
         let hPrev: UnsafePointer<T> = t > 0 ? UnsafePointer(slot(cH, t - 1, ch)) : UnsafePointer(zeros)
         let cPrev: UnsafePointer<T> = t > 0 ? UnsafePointer(slot(cC, t - 1, ch)) : UnsafePointer(zeros)
         let u = slot(cU, t, r), m = slot(cM, t, r), gates = slot(cGates, t, 4 * ch)
-        let cT = slot(cC, t, ch), hT = slot(cH, t, ch)
+        let cT = slot(cC, t, ch), hT = slot(cH, t, ch), tanhC = slot(cTanhC, t, ch)
         let sq = vecSlot(cSq, t, r), z1 = vecSlot(cZ1, t, q), ex = vecSlot(cEx, t, r)
 
         // 1. U = Wx X_t + Wh H_{t-1} + bu
@@ -187,7 +189,7 @@ final class FAConvLSTMCell<T: KernelScalar> {
         // 4. G = Wg Mt + bg and 5. the peephole LSTM update, fused: G is computed
         //    in registers block by block (Kernels/Gates.swift) and never stored.
         fusedGatesForward(gates: gates, c: cT, h: hT, cPrev: cPrev, mt: mt, wg: wg, bias: bg, pi: pi, pf: pf, po: po,
-                          channels: ch, rank: r, n: n, ldMt: ldm)
+                          channels: ch, rank: r, n: n, ldMt: ldm, tanhC: tanhC)
 
         // 6. axial attention at t mod s == 0: H_t <- H_t + gamma Wo (R + Cc)
         if let a = attentionSlot(step: t) {
@@ -219,6 +221,7 @@ final class FAConvLSTMCell<T: KernelScalar> {
         for i in 0 ..< ch * n { dH[i] += dHrec[i] }
         let cPrev: UnsafePointer<T> = t > 0 ? UnsafePointer(slot(cC, t - 1, ch)) : UnsafePointer(zeros)
         let u = slot(cU, t, r), m = slot(cM, t, r), gates = slot(cGates, t, 4 * ch), cT = slot(cC, t, ch)
+        let tanhC = slot(cTanhC, t, ch)
         let sq = vecSlot(cSq, t, r), z1 = vecSlot(cZ1, t, q), ex = vecSlot(cEx, t, r)
 
         // 6. attention: H_out = Hpre + gamma Wo Y,  Y = axial(Wq Hpre, Wk Hpre, Wv Hpre)
@@ -226,9 +229,9 @@ final class FAConvLSTMCell<T: KernelScalar> {
             let qa = slot(cQ, a, dk), ka = slot(cK, a, dk), va = slot(cV, a, ch), ya = slot(cY, a, ch)
             let h = geo.height, w = geo.width, bmax = geo.maxSamples
             let g = gamma[0]
-            // Hpre = o * tanh(C_t), recomputed
+            // Hpre = o * tanh(C_t), recomputed from the cached tanh
             let o = gates + 3 * ch * n
-            outputGate(hPre, o: o, c: cT, count: ch * n)
+            outputGate(hPre, o: o, c: cT, count: ch * n, tanhC: tanhC)
             // zWo = Wo^T dH;  dgamma += <zWo, Y>;  dWo += gamma dH Y^T;  dY = gamma zWo
             gemmWide(transA: true, m: ch, n: n, k: ch, alpha: 1, a: wo, lda: ch, b: dH, ldb: n, beta: 0, c: zWo, ldc: n)
             dgamma[0] += dotOf(zWo, ya, ch * n)
@@ -255,7 +258,7 @@ final class FAConvLSTMCell<T: KernelScalar> {
             let len = min(gateChunk, n - j0)
             lstmGatesBackward(dG: dG, dC: dC + j0, dH: dH + j0, gates: gates + j0, c: cT + j0, cPrev: cPrev + j0,
                               pi: pi, pf: pf, po: po, dpi: dpi, dpf: dpf, dpo: dpo, dBias: dbg, channels: ch, count: len,
-                              ld: n, ldG: len)
+                              ld: n, ldG: len, tanhC: tanhC + j0)
             // dWg += dG Mt^T;  dMt = Wg^T dG
             gemmLongK(m: 4 * ch, n: r, k: len, alpha: 1, a: dG, lda: len, b: mt + j0, ldb: ldm, beta: 1, c: dwg, ldc: r)
             gemmWide(transA: true, m: r, n: len, k: 4 * ch, alpha: 1, a: wg, lda: r,

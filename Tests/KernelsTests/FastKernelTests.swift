@@ -113,10 +113,14 @@ final class FastKernelTests: XCTestCase {
             // forward, fused with the product
             var gF = [Float](repeating: 0, count: 4 * ch * n), cF = [Float](repeating: 0, count: ch * n), hF = cF
             var gR = gF, cR = cF, hR = hF
+            var tanhF = cF, tanhR = cF
             fusedGatesForward(gates: &gF, c: &cF, h: &hF, cPrev: cPrev, mt: mt, wg: wg, bias: bias, pi: pi, pf: pf, po: po,
-                              channels: ch, rank: r, n: n)
+                              channels: ch, rank: r, n: n, tanhC: &tanhF)
             fusedGatesForwardReference(gates: &gR, c: &cR, h: &hR, cPrev: cPrev, mt: mt, wg: wg, bias: bias, pi: pi, pf: pf, po: po,
-                                       channels: ch, rank: r, n: n)
+                                       channels: ch, rank: r, n: n, tanhC: &tanhR)
+            // the cached tanh(C_t) is the one the backward would recompute, bit for bit
+            XCTAssertEqual(tanhF, cF.map { tanhScalar($0) }, "fused tanh(C_t) cache")
+            XCTAssertEqual(tanhR, cR.map { tanhScalar($0) }, "reference tanh(C_t) cache")
             assertClose(gF, gR, "fused gates ch \(ch) r \(r) n \(n)")
             assertClose(cF, cR, "fused C_t")
             assertClose(hF, hR, "fused H_t")
@@ -148,6 +152,19 @@ final class FastKernelTests: XCTestCase {
                                                    dBias: &db2, channels: ch, from: 0, to: n, ld: n)
                     }
                 }
+                // with the forward's tanh(C_t) cache: the same numbers, bit for bit
+                var dG3 = [Float](repeating: 0, count: 4 * ch * n), dC3 = dC0
+                var dp3 = [Float](repeating: 0.5, count: 3 * ch), db3 = [Float](repeating: -0.25, count: 4 * ch)
+                let tanhC = cR.map { tanhScalar($0) }
+                dp3.withUnsafeMutableBufferPointer { d3 in
+                    let p3 = d3.baseAddress!
+                    lstmGatesBackward(dG: &dG3, dC: &dC3, dH: dH, gates: gR, c: cR, cPrev: cPrev,
+                                      pi: peep ? pi : nil, pf: peep ? pf : nil, po: peep ? po : nil,
+                                      dpi: peep ? p3 : nil, dpf: peep ? p3 + ch : nil, dpo: peep ? p3 + 2 * ch : nil,
+                                      dBias: &db3, channels: ch, count: n, ld: n, tanhC: tanhC)
+                }
+                XCTAssertEqual(dG3, dG1, "dG with cached tanh(C_t), peepholes \(peep)")
+                XCTAssertEqual(dC3, dC1, "dC with cached tanh(C_t)"); XCTAssertEqual(dp3, dp1); XCTAssertEqual(db3, db1)
                 assertClose(dG1, dG2, "dG peepholes \(peep)")
                 assertClose(dC1, dC2, "dC_{t-1} peepholes \(peep)")
                 assertClose(dp1, dp2, "peephole gradients \(peep)", tol: 1e-4)
@@ -310,5 +327,11 @@ final class FastKernelTests: XCTestCase {
             XCTAssertEqual(h[i].bitPattern, (o[i] * tanhScalar(c[i])).bitPattern, "h[\(i)]")
         }
         XCTAssertTrue(h[3].isNaN && h[7].isNaN)
+        // from the forward's tanh(C_t) cache: the same H
+        var h2 = [Float](repeating: 0, count: n)
+        outputGate(&h2, o: o, c: c0, count: n, tanhC: c0.map { tanhScalar($0) })
+        var h3 = [Float](repeating: 0, count: n)
+        outputGate(&h3, o: o, c: c0, count: n)
+        XCTAssertEqual(h2, h3)
     }
 }

@@ -149,9 +149,9 @@ final class NetworkTests: XCTestCase {
                 let m = MemoryEstimate(config: c, samples: 3, steps: 8, height: 9, width: 7)
                 XCTAssertEqual(m.activations, e.cache * 4)
                 // the per-sample, per-layer, per-step formula of docs/model.md is what
-                // the layer caches hold: (2r + 6Ch) P + 2r + q (FAConvLSTM), 6 Ch P (ConvLSTM)
+                // the layer caches hold: (2r + 7Ch) P + 2r + q (FAConvLSTM), 6 Ch P (ConvLSTM)
                 let perStep = MemoryEstimate.layerStepFloatsPerSample(config: c, height: 9, width: 7)
-                XCTAssertEqual(perStep, cell == .faconvlstm ? (2 * 4 + 6 * 8) * 63 + 2 * 4 + 1 : 6 * 8 * 63)
+                XCTAssertEqual(perStep, cell == .faconvlstm ? (2 * 4 + 7 * 8) * 63 + 2 * 4 + 1 : 6 * 8 * 63)
             }
         }
     }

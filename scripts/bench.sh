@@ -31,7 +31,14 @@ echo "bench: building the release binary" >&2
 # touch the CLI so a change inside Kernels/Model is never left out of the
 # binary (cross-module optimization: SwiftPM may not recompile the CLI)
 touch Sources/faconvlstm/Bench.swift
-swift build -c release --product faconvlstm 2>&1 | grep -E "error|Compiling|complete" | tail -3 >&2
+mkdir -p .build
+if ! swift build -c release --product faconvlstm > .build/bench-build.log 2>&1; then
+    # an object of another module can still reference a private kernel symbol
+    # that a changed Kernels file no longer emits (a link error): rebuild all
+    echo "bench: incremental build failed, rebuilding every module" >&2
+    touch Sources/*/*.swift
+    swift build -c release --product faconvlstm > .build/bench-build.log 2>&1 || { tail -5 .build/bench-build.log >&2; exit 1; }
+fi
 test -x .build/release/faconvlstm || { echo "bench: build failed" >&2; exit 1; }
 if [[ " ${args[*]-} " != *" --no-torch "* ]]; then
     bash scripts/peers/setup.sh >&2

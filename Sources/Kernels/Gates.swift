@@ -192,31 +192,32 @@ private func fusedGatesForwardFloat(
     tanhC: UnsafeMutablePointer<Float>?
 ) {
     let n16 = n & ~15
-    for j0 in stride(from: 0, to: n16, by: fusedGateChunk) {
-        let j1 = min(j0 + fusedGateChunk, n16)
-        for c in 0 ..< ch {
-            let wi = wg + c * r, wf = wg + (ch + c) * r, wgg = wg + (2 * ch + c) * r, wo = wg + (3 * ch + c) * r
-            let gi = gates + c * n, gf = gates + (ch + c) * n, gg = gates + (2 * ch + c) * n, go = gates + (3 * ch + c) * n
-            let cp = cPrev + c * n, ct = cT + c * n, ht = hT + c * n
-            let pic = pi[c], pfc = pf[c], poc = po[c]
-            let bi = F16(repeating: bias[c]), bf = F16(repeating: bias[ch + c])
-            let bgg = F16(repeating: bias[2 * ch + c]), bo = F16(repeating: bias[3 * ch + c])
-            var j = j0
-            while j < j1 {
-                // G columns j..j+15 of this channel's four gates: sum_k Wg[., k] Mt[k, j..]
-                var ai = F16(), af = F16(), ag = F16(), ao = F16()
-                for k in 0 ..< r {
-                    let m = load16(mt + k * ldMt + j)
-                    ai = ai.addingProduct(F16(repeating: wi[k]), m)
-                    af = af.addingProduct(F16(repeating: wf[k]), m)
-                    ag = ag.addingProduct(F16(repeating: wgg[k]), m)
-                    ao = ao.addingProduct(F16(repeating: wo[k]), m)
+    // G for one channel's four gates over a chunk of columns, [4, fusedGateChunk]:
+    // 4 KB that stays in L1 between the product and the gate math.
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * fusedGateChunk) { scratch in
+        let g4 = scratch.baseAddress!
+        for j0 in stride(from: 0, to: n16, by: fusedGateChunk) {
+            let j1 = min(j0 + fusedGateChunk, n16)
+            for c in 0 ..< ch {
+                // rows c, Ch + c, 2Ch + c, 3Ch + c of Wg (a row step of Ch r) times Mt[:, j0 ..< j1]:
+                // register blocks of 4 x 64, the sum over k in the same order as one FMA chain per gate
+                gemmWide(transA: false, m: 4, n: j1 - j0, k: r, alpha: 1, a: wg + c * r, lda: ch * r, b: mt + j0, ldb: ldMt,
+                         beta: 0, c: g4, ldc: fusedGateChunk)
+                let gi = gates + c * n, gf = gates + (ch + c) * n, gg = gates + (2 * ch + c) * n, go = gates + (3 * ch + c) * n
+                let cp = cPrev + c * n, ct = cT + c * n, ht = hT + c * n
+                let pic = pi[c], pfc = pf[c], poc = po[c]
+                let bi = F16(repeating: bias[c]), bf = F16(repeating: bias[ch + c])
+                let bgg = F16(repeating: bias[2 * ch + c]), bo = F16(repeating: bias[3 * ch + c])
+                var j = j0
+                while j < j1 {
+                    let q = g4 + (j - j0)
+                    let v = gateMath16(load16(q) + bi, load16(q + fusedGateChunk) + bf, load16(q + 2 * fusedGateChunk) + bgg,
+                                       load16(q + 3 * fusedGateChunk) + bo, load16(cp + j), pic, pfc, poc)
+                    store16(v.i, gi + j); store16(v.f, gf + j); store16(v.g, gg + j); store16(v.o, go + j)
+                    store16(v.c, ct + j); store16(v.h, ht + j)
+                    if let tanhC { store16(v.tanhC, tanhC + c * n + j) }
+                    j += 16
                 }
-                let v = gateMath16(ai + bi, af + bf, ag + bgg, ao + bo, load16(cp + j), pic, pfc, poc)
-                store16(v.i, gi + j); store16(v.f, gf + j); store16(v.g, gg + j); store16(v.o, go + j)
-                store16(v.c, ct + j); store16(v.h, ht + j)
-                if let tanhC { store16(v.tanhC, tanhC + c * n + j) }
-                j += 16
             }
         }
     }

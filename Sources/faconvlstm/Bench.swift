@@ -34,6 +34,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Seed of the parameters and the synthetic data.") var seed: UInt64 = 1
     @Flag(help: "Print one JSON object instead of text.") var json = false
     @Option(name: .customLong("sgemm"), help: .hidden) var sgemmSize: Int?   // scripts/bench.sh: sgemm GFLOP/s of size^3 products
+    @Option(name: .customLong("kernel"), help: .hidden) var kernel: String?   // docs/performance.md: one kernel alone (BenchKernel.swift)
 
     func validate() throws {
         if threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
@@ -43,6 +44,7 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         if let size = sgemmSize { return try runSGEMM(size: size) }
+        if let kernel { return try runKernel(kernel) }
         let c = try model.resolve()
         let baselineRSS = currentRSSBytes()   // runtime, libraries, OpenBLAS: before the model exists
         let (b, t, h, w) = (window.samples, window.steps, window.height, window.width)

@@ -1,0 +1,62 @@
+import ArgumentParser
+import Foundation
+import Kernels
+import Model
+
+extension Bench {
+    /// Times one kernel alone at the shapes of one FAConvLSTM layer-step of the
+    /// configured model and window (N = B H W columns): whole-step timings on a
+    /// shared machine cannot resolve a few percent, a kernel in a loop can.
+    ///   gates-forward   fusedGatesForward: G = Wg Mt in registers + the gate math
+    ///   gates-backward  lstmGatesBackward with the cached tanh(C_t)
+    /// --warmup untimed and --iterations timed rounds of 20 calls; median and best ms per call.
+    func runKernel(_ name: String) throws {
+        let c = try model.resolve()
+        let ch = c.hidden, r = c.resolvedBottleneck, n = window.samples * window.height * window.width
+        var rng = CounterRNG(seed: seed)
+        func buffer(_ count: Int, _ lo: Float, _ hi: Float) -> UnsafeMutablePointer<Float> {
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: count)
+            for i in 0 ..< count { p[i] = Float(rng.uniform(Double(lo), Double(hi))) }
+            return p
+        }
+        let mt = buffer(r * n, -1, 1), wg = buffer(4 * ch * r, -0.5, 0.5), bias = buffer(4 * ch, -0.1, 0.1)
+        let peep = buffer(3 * ch, -0.1, 0.1), cPrev = buffer(ch * n, -2, 2)
+        let gates = buffer(4 * ch * n, 0, 1), cT = buffer(ch * n, -2, 2), hT = buffer(ch * n, 0, 0), tanhC = buffer(ch * n, -1, 1)
+        let dG = buffer(4 * ch * n, 0, 0), dC = buffer(ch * n, -1, 1), dH = buffer(ch * n, -1, 1), dBias = buffer(7 * ch, 0, 0)
+        var call: () -> Void
+        switch name {
+        case "gates-forward":
+            call = {
+                fusedGatesForward(gates: gates, c: cT, h: hT, cPrev: cPrev, mt: mt, wg: wg, bias: bias, pi: peep, pf: peep + ch,
+                                  po: peep + 2 * ch, channels: ch, rank: r, n: n, tanhC: tanhC)
+            }
+        case "gates-backward":
+            fusedGatesForward(gates: gates, c: cT, h: hT, cPrev: cPrev, mt: mt, wg: wg, bias: bias, pi: peep, pf: peep + ch,
+                              po: peep + 2 * ch, channels: ch, rank: r, n: n, tanhC: tanhC)
+            let dC0 = buffer(ch * n, 0, 0)
+            dC0.update(from: dC, count: ch * n)
+            call = {
+                dC.update(from: dC0, count: ch * n)   // the kernel overwrites dC: same input every call
+                lstmGatesBackward(dG: dG, dC: dC, dH: dH, gates: gates, c: cT, cPrev: cPrev, pi: peep, pf: peep + ch, po: peep + 2 * ch,
+                                  dpi: dBias + 4 * ch, dpf: dBias + 5 * ch, dpo: dBias + 6 * ch, dBias: dBias,
+                                  channels: ch, count: n, ld: n, tanhC: tanhC)
+            }
+        default:
+            throw ValidationError("--kernel: unknown kernel '\(name)' (gates-forward, gates-backward)")
+        }
+        let clock = ContinuousClock()
+        var times: [Double] = []
+        let callsPerRound = 20
+        for i in 0 ..< warmup + iterations {
+            let t0 = clock.now
+            for _ in 0 ..< callsPerRound { call() }
+            let d = (clock.now - t0).components
+            if i >= warmup { times.append((Double(d.seconds) + Double(d.attoseconds) * 1e-18) / Double(callsPerRound)) }
+        }
+        var checksum = 0.0
+        for i in stride(from: 0, to: ch * n, by: 7) { checksum += Double(hT[i]) + Double(dC[i]) }
+        let median = times.sorted()[times.count / 2], best = times.min()!
+        print(String(format: "kernel %@, Ch %d, r %d, N %d: median %.3f ms, best %.3f ms per call (checksum %.6e)",
+                     name, ch, r, n, median * 1e3, best * 1e3, checksum))
+    }
+}

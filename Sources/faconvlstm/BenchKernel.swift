@@ -15,7 +15,8 @@ extension Bench {
         let ch = c.hidden, r = c.resolvedBottleneck, n = window.samples * window.height * window.width
         var rng = CounterRNG(seed: seed)
         func buffer(_ count: Int, _ lo: Float, _ hi: Float) -> UnsafeMutablePointer<Float> {
-            let p = UnsafeMutablePointer<Float>.allocate(capacity: count)
+            // 64-byte aligned rows, as the model's arena gives them
+            let p = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64).bindMemory(to: Float.self, capacity: count)
             for i in 0 ..< count { p[i] = Float(rng.uniform(Double(lo), Double(hi))) }
             return p
         }

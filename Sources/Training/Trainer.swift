@@ -127,6 +127,9 @@ public final class Trainer {
                                      height: tiling.height, width: tiling.width, threads: max(1, config.train.threads))
         net.inputGradientsWanted = false   // the data's gradient is never used in training
         if config.train.threads > 0 { BLASThreads.set(net.blasThreads) }
+        if comm.isRoot, let warning = threadBindingWarning(threads: net.replicas.count, allowedCPUs: allowedCPUCount()) {
+            log.warning("\(warning)")
+        }
         adam = config.optimizer.kind == .adamw
             ? AdamW(layout: net.layout, beta1: config.optimizer.beta1, beta2: config.optimizer.beta2,
                     eps: config.optimizer.eps, weightDecay: config.optimizer.weightDecay)

@@ -144,4 +144,28 @@ final class TrainTests: XCTestCase {
             XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/run/checkpoints"), "\(name): work started")
         }
     }
+
+    /// More threads per rank than the CPUs the rank may run on (taskset here,
+    /// mpirun's default core binding on a cluster) trains, with one warning
+    /// naming the fix; threads that fit get none.
+    func testThreadsBeyondTheBoundCPUsWarn() throws {
+        XCTAssertEqual(cpuCount(list: "0-3,8,10-11"), 7)
+        XCTAssertEqual(cpuCount(list: "1"), 1)
+        XCTAssertNil(cpuCount(list: "3-1"))
+        XCTAssertNil(threadBindingWarning(threads: 2, allowedCPUs: 2))
+        XCTAssertNil(threadBindingWarning(threads: 1, allowedCPUs: 1))
+        let dir = makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for threads in [2, 1] {
+            let runDir = dir + "/run-\(threads)"
+            let cfg = writeConfig(dir, Self.config(runDir: runDir, steps: 2), name: "run-\(threads).toml")
+            let r = FAConvLSTMBinary.launch("/usr/bin/taskset", ["-c", "0", FAConvLSTMBinary.path, "train", "--config", cfg,
+                                                                 "--threads", String(threads)],
+                                            environment: [:], timeout: 300, currentDirectory: nil)
+            XCTAssertEqual(r.status, 0, r.output)
+            let warned = r.stderr.contains("\(threads) threads per rank but rank 0 may run on 1 CPU(s)")
+            XCTAssertEqual(warned, threads == 2, "threads \(threads): \(r.stderr)")
+            XCTAssertEqual(losses(runDir).count, 2, "threads \(threads): \(r.output)")
+        }
+    }
 }

@@ -199,10 +199,28 @@ private func fusedGatesForwardFloat(
         for j0 in stride(from: 0, to: n16, by: fusedGateChunk) {
             let j1 = min(j0 + fusedGateChunk, n16)
             for c in 0 ..< ch {
-                // rows c, Ch + c, 2Ch + c, 3Ch + c of Wg (a row step of Ch r) times Mt[:, j0 ..< j1]:
-                // register blocks of 4 x 64, the sum over k in the same order as one FMA chain per gate
-                gemmWide(transA: false, m: 4, n: j1 - j0, k: r, alpha: 1, a: wg + c * r, lda: ch * r, b: mt + j0, ldb: ldMt,
-                         beta: 0, c: g4, ldc: fusedGateChunk)
+                // rows c, Ch + c, 2Ch + c, 3Ch + c of Wg (a row step of Ch r) times Mt[:, j0 ..< j1],
+                // the sum over k in the same order either way (bit-identical G)
+                if nativeBlocking == .zmm32 {
+                    // AVX-512: gemmWide's 4 x 64 register blocks (16 accumulators of the 32 registers)
+                    gemmWide(transA: false, m: 4, n: j1 - j0, k: r, alpha: 1, a: wg + c * r, lda: ch * r, b: mt + j0, ldb: ldMt,
+                             beta: 0, c: g4, ldc: fusedGateChunk)
+                } else {
+                    // AVX2 (16 registers): 16 columns at a time, one FMA chain per gate
+                    let wi = wg + c * r, wf = wg + (ch + c) * r, wgg = wg + (2 * ch + c) * r, wo = wg + (3 * ch + c) * r
+                    var j = j0
+                    while j < j1 {
+                        var ai = F16(), af = F16(), ag = F16(), ao = F16()
+                        for k in 0 ..< r {
+                            let m = load16(mt + k * ldMt + j)
+                            ai = ai.addingProduct(F16(repeating: wi[k]), m); af = af.addingProduct(F16(repeating: wf[k]), m)
+                            ag = ag.addingProduct(F16(repeating: wgg[k]), m); ao = ao.addingProduct(F16(repeating: wo[k]), m)
+                        }
+                        let q = g4 + (j - j0)
+                        store16(ai, q); store16(af, q + fusedGateChunk); store16(ag, q + 2 * fusedGateChunk); store16(ao, q + 3 * fusedGateChunk)
+                        j += 16
+                    }
+                }
                 let gi = gates + c * n, gf = gates + (ch + c) * n, gg = gates + (2 * ch + c) * n, go = gates + (3 * ch + c) * n
                 let cp = cPrev + c * n, ct = cT + c * n, ht = hT + c * n
                 let pic = pi[c], pfc = pf[c], poc = po[c]

@@ -13,8 +13,9 @@
 //
 // Float runs SIMD16 (AVX-512) code over 16 columns at a time; everything else
 // (Double, column tails) runs the scalar reference, the same formulas in the
-// same order. The forward of the FAConvLSTM also computes G = Wg Mt itself, in
-// registers, so the [4Ch, n] gate pre-activations never go to memory.
+// same order. The forward of the FAConvLSTM also computes G = Wg Mt itself, one
+// channel's four rows over a column chunk at a time into an L1-sized scratch, so
+// the [4Ch, n] gate pre-activations never go to memory.
 
 typealias F16 = SIMD16<Float>
 
@@ -150,8 +151,8 @@ private func lstmGatesForwardFloat(
     }
 }
 
-/// FAConvLSTM steps 4-5 fused: G = Wg Mt (+ bias) computed column block by column
-/// block in registers, then the peephole update; writes (i, f, tanh g, o) to
+/// FAConvLSTM steps 4-5 fused: G = Wg Mt (+ bias) computed per channel and column
+/// chunk into a [4, 256] scratch in L1, then the peephole update; writes (i, f, tanh g, o) to
 /// `gates`, C_t, H_t and, if given, tanh(C_t) to `tanhC` (rows of `n` columns).
 /// mt [r, ldMt] (ldMt nil: n): a row
 /// stride that is not a multiple of 4 KB keeps a chunk of Mt's rows in

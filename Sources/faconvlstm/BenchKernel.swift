@@ -7,7 +7,7 @@ extension Bench {
     /// Times one kernel alone at the shapes of one FAConvLSTM layer-step of the
     /// configured model and window (N = B H W columns): whole-step timings on a
     /// shared machine cannot resolve a few percent, a kernel in a loop can.
-    ///   gates-forward   fusedGatesForward: G = Wg Mt in registers + the gate math
+    ///   gates-forward   fusedGatesForward: G = Wg Mt (per channel and chunk) + the gate math
     ///   gates-backward  lstmGatesBackward with the cached tanh(C_t)
     /// --warmup untimed and --iterations timed rounds of 20 calls; median and best ms per call.
     func runKernel(_ name: String) throws {

@@ -4,7 +4,7 @@ import Foundation
 /// in /proc/self/status), which mpirun's binding (`--bind-to core`, the default
 /// for 1-2 ranks), `taskset` or a batch system set; nil where it cannot be read.
 public func allowedCPUCount() -> Int? {
-    guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+    guard let text = procSelfStatus(),
           let line = text.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed_list:") }) else { return nil }
     return cpuCount(list: line.dropFirst("Cpus_allowed_list:".count).trimmingCharacters(in: .whitespaces))
 }

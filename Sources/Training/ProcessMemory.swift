@@ -18,7 +18,7 @@ public struct ProcessMemory: Equatable, Sendable {
 
     /// Reads `/proc/self/status` now.
     public static func current() -> ProcessMemory {
-        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return ProcessMemory() }
+        guard let text = procSelfStatus() else { return ProcessMemory() }
         return ProcessMemory(status: text)
     }
 
@@ -37,6 +37,11 @@ public struct ProcessMemory: Equatable, Sendable {
             }
         }
     }
+}
+
+/// The text of `/proc/self/status` now (memory, affinity), nil where there is none.
+func procSelfStatus() -> String? {
+    try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)
 }
 
 /// Bytes as MiB with one decimal, e.g. "91.0 MiB".

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Kernels
 import Model
+import Training
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -46,7 +47,7 @@ struct Bench: ParsableCommand {
         if let size = sgemmSize { return try runSGEMM(size: size) }
         if let kernel { return try runKernel(kernel) }
         let c = try model.resolve()
-        let baselineRSS = currentRSSBytes()   // runtime, libraries, OpenBLAS: before the model exists
+        let baselineRSS = ProcessMemory.current().resident   // runtime, libraries, OpenBLAS: before the model exists
         let (b, t, h, w) = (window.samples, window.steps, window.height, window.width)
         let sampleThreads = blasThreadsOnly ? 1 : threads
         let net = ThreadedNetwork<Float>(config: c, maxSamples: b, steps: t, height: h, width: w, threads: sampleThreads)
@@ -87,7 +88,7 @@ struct Bench: ParsableCommand {
         let flops = FLOPCount(config: c, steps: t, height: h, width: w)
         let gflops = flops.training * Double(b) / stepSeconds / 1e9
         let mem = MemoryEstimate(config: c, samples: b, steps: t, height: h, width: w, threads: sampleThreads)
-        let rss = peakRSSBytes()
+        let rss = ProcessMemory.current().peak
         let median = stepTimes.sorted()[stepTimes.count / 2]
         if json {
             let obj: [String: Any] = [
@@ -168,17 +169,3 @@ func threadCPUSeconds() -> Double {
     return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }
 
-/// Peak resident set size of this process (VmHWM in /proc/self/status), 0 if unknown.
-func peakRSSBytes() -> Int { statusBytes("VmHWM:") }
-
-/// Resident set size now (VmRSS), 0 if unknown.
-func currentRSSBytes() -> Int { statusBytes("VmRSS:") }
-
-private func statusBytes(_ field: String) -> Int {
-    guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-    for line in text.split(separator: "\n") where line.hasPrefix(field) {
-        let parts = line.split(separator: " ", omittingEmptySubsequences: true)
-        if parts.count >= 2, let kb = Int(parts[1]) { return kb * 1024 }
-    }
-    return 0
-}

@@ -38,13 +38,8 @@ struct BenchData: ParsableCommand {
             data.close()
             let mb = Double(samples * reader.bytesPerSample) / 1e6
             print(String(format: "bench-data: prefetch %@ samples %d in %.3f s: %.1f samples/s, %.1f MB/s of float32 inputs, frames %d, VmHWM %@",
-                         prefetch, samples, secs, Double(samples) / secs, mb / secs, data.frameCount, peakRSS()))
+                         prefetch, samples, secs, Double(samples) / secs, mb / secs, data.frameCount,
+                         mebibytes(ProcessMemory.current().peak)))
         }
-    }
-
-    func peakRSS() -> String {
-        guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = s.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return "?" }
-        return line.dropFirst(6).trimmingCharacters(in: .whitespaces)
     }
 }

@@ -73,18 +73,22 @@ public final class BatchReader: @unchecked Sendable {
                 scratch.withUnsafeBufferPointer { src in
                     batch.inputs.withUnsafeMutableBufferPointer { inp in
                         batch.mask.withUnsafeMutableBufferPointer { msk in
+                            // The run's columns inside the tile's interior (the loss mask's columns), relative to the run.
+                            let maskLo = max(t.halo - run.x, 0), maskHi = min(W - t.halo - run.x, run.count)
                             for k in 0 ..< T {
                                 for yy in 0 ..< ny {
                                     let y = rowLo - s.top + yy
-                                    let rowInterior = y >= t.halo && y < H - t.halo
                                     let dst = (((k * V + v) * B + b) * H + y) * W + run.x
-                                    let from = (k * ny + yy) * run.count
+                                    // Row pointers: the loops then vectorize (no index overflow checks).
+                                    let from = src.baseAddress! + (k * ny + yy) * run.count
+                                    let to = inp.baseAddress! + dst, toMask = msk.baseAddress! + dst
+                                    // missing: input 0 (the batch starts zeroed), mask 0
                                     for i in 0 ..< run.count {
-                                        let value = src[from + i]
-                                        if value.isNaN { continue }  // missing: input 0, mask 0 (already)
-                                        inp[dst + i] = Float((value - mean) * inv)
-                                        let x = run.x + i
-                                        if rowInterior && x >= t.halo && x < W - t.halo { msk[dst + i] = 1 }
+                                        let value = from[i]
+                                        to[i] = value.isNaN ? 0 : Float((value - mean) * inv)
+                                    }
+                                    if y >= t.halo && y < H - t.halo && maskLo < maskHi {
+                                        for i in maskLo ..< maskHi { toMask[i] = from[i].isNaN ? 0 : 1 }
                                     }
                                 }
                             }

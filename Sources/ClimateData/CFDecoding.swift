@@ -67,6 +67,26 @@ public struct CFPacking: Equatable, Sendable {
 
     public var isPacked: Bool { scale != 1 || offset != 0 }
 
+    /// Decodes `values` in place, each as `decode(_:)` does (the same
+    /// operations, so the same results), with the attribute tests hoisted out of
+    /// the loop: per value it was an array walk and two optional checks, a fifth
+    /// of the time a micro-batch read took.
+    public func decode(_ values: UnsafeMutablePointer<Double>, count: Int) {
+        // An unset bound never excludes a value (v < -inf and v > +inf are false).
+        let lo = validMin ?? -.infinity, hi = validMax ?? .infinity
+        let wrap = unsignedWrap, scale = self.scale, offset = self.offset
+        if missingValues.count <= 1 {
+            let missing = missingValues.first ?? .nan   // v == NaN is never true
+            for i in 0 ..< count {
+                var v = values[i]
+                if wrap > 0 && v < 0 { v += wrap }
+                values[i] = v.isNaN || v == missing || v < lo || v > hi ? .nan : v * scale + offset
+            }
+            return
+        }
+        for i in 0 ..< count { values[i] = decode(values[i]) }
+    }
+
     /// The physical value of a stored value, or NaN when it is missing.
     @inline(__always)
     public func decode(_ stored: Double) -> Double {

@@ -364,8 +364,7 @@ public final class ClimateDataset: @unchecked Sendable {
             } catch let e as NetCDFError {
                 throw DataError("\(seg.path): variable '\(ch.variable)': \(e.operation): \(e.message)", atRunTime: true)
             }
-            let p = seg.packing
-            for i in 0 ..< n { dst[i] = p.decode(dst[i]) }
+            seg.packing.decode(dst, count: n)
             written += hi - lo
         }
         precondition(written == frames.count, "frames \(frames) outside the dataset")

@@ -35,6 +35,38 @@ final class CFDecodingTests: XCTestCase {
         }
     }
 
+    func testBufferDecodeIsTheValueDecodeBitForBit() {
+        // The reader decodes whole hyperslabs at once (a hoisted loop); it must
+        // give what decode(_:) gives value by value, for every kind of packing.
+        let stored: [Double] = [-40000, -32767, -200, -1, -0.0, 0, 0.5, 1, 7, 99.5, 100, 101, 255, 32000, 70000,
+                                .nan, .infinity, -.infinity, 9.9692099683868690e+36]
+        var packings: [CFPacking] = []
+        for missing in [[], [-32767.0], [-32767.0, 7], [-1.0, 7, 100]] {
+            for range in [nil, (0.0, 100.0), (-200.0, 99.5)] as [(Double, Double)?] {
+                for (scale, offset, wrap) in [(1.0, 0.0, 0.0), (0.01, 273.15, 0.0), (2.0, -1.0, 65536.0)] {
+                    var p = CFPacking()
+                    p.missingValues = missing
+                    p.validMin = range?.0
+                    p.validMax = range?.1
+                    p.scale = scale
+                    p.offset = offset
+                    p.unsignedWrap = wrap
+                    packings.append(p)
+                }
+            }
+        }
+        var onlyMin = CFPacking(); onlyMin.validMin = 0; packings.append(onlyMin)
+        var onlyMax = CFPacking(); onlyMax.validMax = 100; onlyMax.missingValues = [7]; packings.append(onlyMax)
+        for p in packings {
+            var buffer = stored
+            buffer.withUnsafeMutableBufferPointer { p.decode($0.baseAddress!, count: $0.count) }
+            for (v, got) in zip(stored, buffer) {
+                let want = p.decode(v)
+                XCTAssertTrue(want.isNaN ? got.isNaN : got.bitPattern == want.bitPattern, "\(p): \(v) -> \(got), want \(want)")
+            }
+        }
+    }
+
     func testPackedShortsAreUnpackedAndTheirFillIsMissing() throws {
         let raw: [Double] = [-32767, -100, 0, 1, 250, 32000]
         let scale = 0.01, offset = 273.15

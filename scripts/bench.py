@@ -115,6 +115,22 @@ def sgemm_summary(a, runs):
             "blas_core": runs[0]["blas_core"], "size": a.sgemm_size, "runs": len(runs)}
 
 
+def host_steal():
+    """(steal, total) jiffies of all CPUs from /proc/stat: time a virtual machine's
+    vCPUs were ready but the host ran something else; (0, 0) where unknown."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
+
+
+def steal_share(before, after):
+    total = after[1] - before[1]
+    return (after[0] - before[0]) / total if total > 0 else None
+
+
 def machine():
     info = {"platform": platform.platform(), "nproc": os.cpu_count()}
     try:
@@ -200,16 +216,17 @@ def scaling(a):
     for rnd in range(a.rounds):
         for ranks in (1, 2):
             sps, r = train_run(a, data, ranks, os.path.join(a.out, f"scaling-run-{ranks}"), a.scaling_steps)
-            if sps is None:
-                continue
-            results[ranks].append(sps)
+            results[ranks].append(sps)   # None for a failed run: left out of the medians and of its round's ratio
             rss[ranks] += r
-            log(f"  scaling round {rnd + 1}: {ranks} rank(s) {sps:.1f} samples/s")
+            if sps is not None:
+                log(f"  scaling round {rnd + 1}: {ranks} rank(s) {sps:.1f} samples/s")
     big = synth(a, a.synth_times * 8)
     _, rss_big = train_run(a, big, 1, os.path.join(a.out, "scaling-run-bigdata"), a.scaling_steps)
     one, two = med(results[1]), med(results[2])
+    # the rounds' own ratios (1 and 2 ranks run back to back), as the other ratios of the table
+    ratio = paired(results[2], results[1])
     return {"one_rank_samples_per_s": one, "two_rank_samples_per_s": two,
-            "ratio": two / one if one and two else None, "rounds": results,
+            "ratio": ratio, "ratio_of_medians": two / one if one and two else None, "rounds": results,
             "peak_rss_per_rank_bytes": {k: max(v) if v else None for k, v in rss.items()},
             "data_frames": [a.synth_times, a.synth_times * 8],
             "peak_rss_1rank_bytes_by_data": [max(rss[1]) if rss[1] else None, max(rss_big) if rss_big else None]}
@@ -259,23 +276,28 @@ def main():
 
     modes = [] if a.no_torch else (["eager"] if a.no_compile else ["eager", "compile"])
     cells = ["faconvlstm", "convlstm"] + ([] if a.no_winograd else [WINOGRAD])
+    steal0 = host_steal()
     for cfg in configs:
-        for t in threads:
-            runs = {(cell, impl): [] for cell in cells for impl in ["swift"] + ([] if cell == WINOGRAD else modes)}
-            round_sgemm = []   # this pair's sgemm run of every round, for the paired % sgemm
-            for rnd in range(rounds[cfg]):
+        # Every round runs every thread count, so a slow phase of the host (a
+        # neighbour on the other vCPU, minutes long) falls on both, not on one.
+        runs = {t: {(cell, impl): [] for cell in cells for impl in ["swift"] + ([] if cell == WINOGRAD else modes)}
+                for t in threads}
+        round_sgemm = {t: [] for t in threads}   # each thread count's sgemm run of every round, for the paired % sgemm
+        for rnd in range(rounds[cfg]):
+            for t in threads:
                 sg_runs[t].append(sgemm_run(a, t))
-                round_sgemm.append(sg_runs[t][-1])
+                round_sgemm[t].append(sg_runs[t][-1])
                 for cell in cells:
-                    runs[(cell, "swift")].append(swift_bench(a, cell, cfg, t))
+                    runs[t][(cell, "swift")].append(swift_bench(a, cell, cfg, t))
                     for m in modes if cell != WINOGRAD else []:
-                        runs[(cell, m)].append(torch_bench(a, cell, cfg, t, m))
-                log(f"  {cfg} {t} thread(s): round {rnd + 1}/{rounds[cfg]} done")
+                        runs[t][(cell, m)].append(torch_bench(a, cell, cfg, t, m))
+            log(f"  {cfg}: round {rnd + 1}/{rounds[cfg]} done ({', '.join(map(str, threads))} thread(s))")
+        for t in threads:
             # per-round step times (None where a run failed), for the paired ratios
             round_ms = {key: [r["median_ms_per_step" if key[1] == "swift" else "ms_per_step"] if r else None for r in rs]
-                        for key, rs in runs.items()}
+                        for key, rs in runs[t].items()}
             for cell in cells:
-                sw = [r for r in runs[(cell, "swift")] if r]
+                sw = [r for r in runs[t][(cell, "swift")] if r]
                 row = {"config": cfg, "threads": t, "cell": cell, "rounds": rounds[cfg]}
                 if sw:
                     ms = med([r["median_ms_per_step"] for r in sw])
@@ -290,10 +312,10 @@ def main():
                     row["gflops_vs_sgemm_of_medians"] = row["gflops"] / row["sgemm_gflops"]
                     flop_per_step = sw[0]["training_flops_per_sample"] * b
                     row["gflops_vs_sgemm"] = paired([flop_per_step / ms * 1e-6 if ms else None for ms in round_ms[(cell, "swift")]],
-                                                    [s["gflops_median"] if s else None for s in round_sgemm])
+                                                    [s["gflops_median"] if s else None for s in round_sgemm[t]])
                 for m in modes:
                     peer = "convlstm" if cell == WINOGRAD else cell   # the peer runs the model's direct convolution
-                    tr = [r for r in runs[(peer, m)] if r]
+                    tr = [r for r in runs[t][(peer, m)] if r]
                     if tr:
                         tm = med([r["ms_per_step"] for r in tr])
                         row[f"{m}_ms"] = tm
@@ -317,6 +339,7 @@ def main():
                     dst["fa_over_conv_cpu"] = fa["swift_cpu_ms"] / cv["swift_cpu_ms"]
 
     report["sgemm"] = {t: sgemm_summary(a, sg_runs[t]) for t in threads}
+    report["machine"]["steal_share"] = steal_share(steal0, host_steal())
     if not a.no_scaling:
         log("  2-rank scaling (faconvlstm train on synthetic data)")
         report["scaling"] = scaling(a)
@@ -333,8 +356,10 @@ def fmt(v, spec=".1f", none="-"):
 def print_table(rep, modes):
     m = rep["machine"]
     print(f"machine: {m.get('cpu')}, {m.get('nproc')} CPUs, {m.get('simd')}")
+    steal = m.get("steal_share")
     print(f"load average: start {' '.join(f'{x:.1f}' for x in m['loadavg_start'])}, "
-          f"end {' '.join(f'{x:.1f}' for x in m['loadavg_end'])}; medians over interleaved rounds: "
+          f"end {' '.join(f'{x:.1f}' for x in m['loadavg_end'])}; host steal {fmt(steal * 100 if steal is not None else None)}% "
+          f"of the vCPUs' time during the runs; medians over interleaved rounds: "
           f"{', '.join(f'{c} {n}' for c, n in rep.get('rounds_by_config', {}).items()) or rep['rounds']}")
     for t, s in rep["sgemm"].items():
         print(f"sgemm {s['size']}^3, {t} thread(s), OpenBLAS {s['blas_core']}: {s['gflops_median']:.1f} GFLOP/s median "
@@ -383,11 +408,17 @@ def print_table(rep, modes):
                                                     ("% sgemm", "gflops_vs_sgemm_of_medians", 100, ".0f")]
                     if key in r)
         for r in rep["rows"]))
+    def round_ms(r):
+        keys = ["swift_runs_ms"] + ([] if r["cell"] == WINOGRAD else [f"{mo}_runs_ms" for mo in modes])
+        return " / ".join(" ".join(fmt(x) for x in r[k]) for k in keys if k in r)
+    print("ms/step of every round (faconvlstm / " + " / ".join(modes) + "): "
+          + "; ".join(f"{r['config']} {r['threads']} thr {LABELS[r['cell']]} {round_ms(r)}" for r in rep["rows"]))
     if "scaling" in rep:
         s = rep["scaling"]
         print(f"2-rank scaling (faconvlstm train, default model, 32x32 tiles, global batch 8): 1 rank x 1 thread "
               f"{fmt(s['one_rank_samples_per_s'])} samples/s, 2 ranks x 1 thread {fmt(s['two_rank_samples_per_s'])} "
-              f"samples/s, ratio {fmt(s['ratio'], '.2f')}; peak RSS per rank "
+              f"samples/s, ratio {fmt(s['ratio'], '.2f')} (median of the rounds' ratios; "
+              f"rounds {', '.join(fmt(o) + ' -> ' + fmt(t) for o, t in zip(s['rounds'][1], s['rounds'][2]))}); peak RSS per rank "
               f"{', '.join(f'{k} rank(s): {fmt(v / 2**20 if v else None)} MiB' for k, v in s['peak_rss_per_rank_bytes'].items())}")
         small, big = s["peak_rss_1rank_bytes_by_data"]
         print(f"peak RSS of 1 rank with {s['data_frames'][0]} frames of data: {fmt(small / 2**20 if small else None)} MiB, "

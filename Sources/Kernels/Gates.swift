@@ -8,14 +8,17 @@
 // C_{t-1}, C_t, H_t, dH, dC [Ch, ld]; Mt [r, ld]; wg [4Ch, r]; b [4Ch]; p [Ch].
 //
 // The FAConvLSTM caches tanh(C_t) from the forward (`tanhC`), so its backward
-// and the recomputed pre-attention H read it instead of recomputing it: an
-// exponential and a division per element traded for Ch x N floats a step.
+// reads it instead of recomputing it: an exponential and a division per element
+// traded for Ch x N floats a step. Its four gate activations go the other way:
+// the backward recomputes them from Mt, chunk by chunk (`fusedGatesRecompute`),
+// which costs a [4Ch, r] x [r, N] product and the gate math again but saves a
+// [4Ch, N] cache per step, written once and read once through memory.
 //
 // Float runs SIMD16 (AVX-512) code over 16 columns at a time; everything else
 // (Double, column tails) runs the scalar reference, the same formulas in the
-// same order. The forward of the FAConvLSTM also computes G = Wg Mt itself, one
-// channel's four rows over a column chunk at a time into an L1-sized scratch, so
-// the [4Ch, n] gate pre-activations never go to memory.
+// same order. The FAConvLSTM's forward (and recompute) also computes G = Wg Mt
+// itself, one channel's four rows over a column chunk at a time into an L1-sized
+// scratch, so the [4Ch, n] gate pre-activations never go to memory.
 
 typealias F16 = SIMD16<Float>
 
@@ -55,7 +58,7 @@ public func fastExp16(_ x0: SIMD16<Float>) -> SIMD16<Float> {
 
 /// Columns per chunk of the fused forward: Mt [r, 256] (16 KB at r = 16) stays
 /// in L1 while every channel's four gate rows are computed from it.
-let fusedGateChunk = 256
+public let fusedGateChunk = 256
 
 // MARK: - forward
 
@@ -76,15 +79,18 @@ public func lstmGatesForward<T: KernelScalar>(
                               channels: ch, from: 0, to: count, ld: ld)
 }
 
-/// Scalar reference of lstmGatesForward on columns from ..< to.
+/// Scalar reference of lstmGatesForward on columns from ..< to. `gates` has
+/// row stride `ldGates` (nil: ld); C_t, H_t and tanh(C_t) are written where given
+/// (the FAConvLSTM backward's recompute of the gates wants none of them).
 public func lstmGatesForwardReference<T: KernelScalar>(
-    gates: UnsafeMutablePointer<T>, c cT: UnsafeMutablePointer<T>, h hT: UnsafeMutablePointer<T>, cPrev: UnsafePointer<T>,
+    gates: UnsafeMutablePointer<T>, c cT: UnsafeMutablePointer<T>?, h hT: UnsafeMutablePointer<T>?, cPrev: UnsafePointer<T>,
     bias: UnsafePointer<T>, pi: UnsafePointer<T>?, pf: UnsafePointer<T>?, po: UnsafePointer<T>?,
-    channels ch: Int, from j0: Int, to j1: Int, ld: Int, tanhC: UnsafeMutablePointer<T>? = nil
+    channels ch: Int, from j0: Int, to j1: Int, ld: Int, ldGates: Int? = nil, tanhC: UnsafeMutablePointer<T>? = nil
 ) {
+    let lg = ldGates ?? ld
     for c in 0 ..< ch {
-        let gi = gates + c * ld, gf = gates + (ch + c) * ld, gg = gates + (2 * ch + c) * ld, go = gates + (3 * ch + c) * ld
-        let cp = cPrev + c * ld, ct = cT + c * ld, ht = hT + c * ld
+        let gi = gates + c * lg, gf = gates + (ch + c) * lg, gg = gates + (2 * ch + c) * lg, go = gates + (3 * ch + c) * lg
+        let cp = cPrev + c * ld
         let pic = pi?[c] ?? 0, pfc = pf?[c] ?? 0, poc = po?[c] ?? 0
         let bi = bias[c], bf = bias[ch + c], bgg = bias[2 * ch + c], bo = bias[3 * ch + c]
         for j in j0 ..< j1 {
@@ -94,9 +100,9 @@ public func lstmGatesForwardReference<T: KernelScalar>(
             let cv = fv * cp[j] + iv * gv
             let ov = sigmoidScalar(go[j] + bo + poc * cv)
             gi[j] = iv; gf[j] = fv; gg[j] = gv; go[j] = ov
-            ct[j] = cv
+            cT?[c * ld + j] = cv
             let tc = tanhScalar(cv)
-            ht[j] = ov * tc
+            hT?[c * ld + j] = ov * tc
             tanhC?[c * ld + j] = tc
         }
     }
@@ -152,47 +158,80 @@ private func lstmGatesForwardFloat(
 }
 
 /// FAConvLSTM steps 4-5 fused: G = Wg Mt (+ bias) computed per channel and column
-/// chunk into a [4, 256] scratch in L1, then the peephole update; writes (i, f, tanh g, o) to
-/// `gates`, C_t, H_t and, if given, tanh(C_t) to `tanhC` (rows of `n` columns).
+/// chunk into a [4, 256] scratch in L1, then the peephole update; writes C_t, H_t,
+/// tanh(C_t) to `tanhC` where given and (i, f, tanh g, o) to `gates` where given
+/// (rows of `n` columns). The FAConvLSTM stores no gates: its backward
+/// recomputes them (`fusedGatesRecompute`).
 /// mt [r, ldMt] (ldMt nil: n): a row
 /// stride that is not a multiple of 4 KB keeps a chunk of Mt's rows in
 /// different L1 sets (at n 4096 its 16 rows would share the same ones).
 public func fusedGatesForward<T: KernelScalar>(
-    gates: UnsafeMutablePointer<T>, c cT: UnsafeMutablePointer<T>, h hT: UnsafeMutablePointer<T>, cPrev: UnsafePointer<T>,
+    gates: UnsafeMutablePointer<T>?, c cT: UnsafeMutablePointer<T>, h hT: UnsafeMutablePointer<T>, cPrev: UnsafePointer<T>,
     mt: UnsafePointer<T>, wg: UnsafePointer<T>, bias: UnsafePointer<T>,
     pi: UnsafePointer<T>, pf: UnsafePointer<T>, po: UnsafePointer<T>, channels ch: Int, rank r: Int, n: Int, ldMt: Int? = nil,
     tanhC: UnsafeMutablePointer<T>? = nil
 ) {
     let ldm = ldMt ?? n
     if T.self == Float.self {
-        fusedGatesForwardFloat(gates: cast(gates), c: cast(cT), h: cast(hT), cPrev: cast(cPrev), mt: cast(mt), wg: cast(wg),
-                               bias: cast(bias), pi: cast(pi), pf: cast(pf), po: cast(po), channels: ch, rank: r, n: n, ldMt: ldm,
-                               tanhC: tanhC.map(cast))
+        fusedGatesFloat(gates: gates.map(cast), ldGates: n, c: cast(cT), h: cast(hT), tanhC: tanhC.map(cast), cPrev: cast(cPrev),
+                        ld: n, mt: cast(mt), ldMt: ldm, wg: cast(wg), bias: cast(bias), pi: cast(pi), pf: cast(pf), po: cast(po),
+                        channels: ch, rank: r, count: n)
         return
     }
     fusedGatesForwardReference(gates: gates, c: cT, h: hT, cPrev: cPrev, mt: mt, wg: wg, bias: bias, pi: pi, pf: pf, po: po,
                                channels: ch, rank: r, n: n, ldMt: ldm, tanhC: tanhC)
 }
 
-/// Reference of fusedGatesForward: one GEMM, then the scalar update.
+/// The gate activations (i, f, tanh g, o) of `count` columns, as
+/// fusedGatesForward computes them, into `gates` [4Ch, ldGates]: the FAConvLSTM
+/// backward's recompute, one column chunk at a time, instead of a [4Ch, N]
+/// cache per step written by the forward and read back by the backward.
+/// cPrev [Ch, ld] and mt [r, ldMt] point at the chunk's first column. In Float
+/// the result is the forward's bit for bit when that column is a multiple of
+/// `fusedGateChunk` (the same products over the same column blocks, the same
+/// gate math); in Double the chunk's GEMM may round differently.
+public func fusedGatesRecompute<T: KernelScalar>(
+    gates: UnsafeMutablePointer<T>, ldGates: Int, cPrev: UnsafePointer<T>, ld: Int, mt: UnsafePointer<T>, ldMt: Int,
+    wg: UnsafePointer<T>, bias: UnsafePointer<T>, pi: UnsafePointer<T>, pf: UnsafePointer<T>, po: UnsafePointer<T>,
+    channels ch: Int, rank r: Int, count: Int
+) {
+    if T.self == Float.self {
+        fusedGatesFloat(gates: cast(gates), ldGates: ldGates, c: nil, h: nil, tanhC: nil, cPrev: cast(cPrev), ld: ld,
+                        mt: cast(mt), ldMt: ldMt, wg: cast(wg), bias: cast(bias), pi: cast(pi), pf: cast(pf), po: cast(po),
+                        channels: ch, rank: r, count: count)
+        return
+    }
+    T.gemm(transA: false, transB: false, m: 4 * ch, n: count, k: r, alpha: 1, a: wg, lda: r, b: mt, ldb: ldMt, beta: 0,
+           c: gates, ldc: ldGates)
+    lstmGatesForwardReference(gates: gates, c: nil, h: nil, cPrev: cPrev, bias: bias, pi: pi, pf: pf, po: po,
+                              channels: ch, from: 0, to: count, ld: ld, ldGates: ldGates)
+}
+
+/// Reference of fusedGatesForward: one GEMM, then the scalar update (gates nil:
+/// into a temporary).
 public func fusedGatesForwardReference<T: KernelScalar>(
-    gates: UnsafeMutablePointer<T>, c cT: UnsafeMutablePointer<T>, h hT: UnsafeMutablePointer<T>, cPrev: UnsafePointer<T>,
+    gates: UnsafeMutablePointer<T>?, c cT: UnsafeMutablePointer<T>, h hT: UnsafeMutablePointer<T>, cPrev: UnsafePointer<T>,
     mt: UnsafePointer<T>, wg: UnsafePointer<T>, bias: UnsafePointer<T>,
     pi: UnsafePointer<T>, pf: UnsafePointer<T>, po: UnsafePointer<T>, channels ch: Int, rank r: Int, n: Int, ldMt: Int? = nil,
     tanhC: UnsafeMutablePointer<T>? = nil
 ) {
-    T.gemm(transA: false, transB: false, m: 4 * ch, n: n, k: r, alpha: 1, a: wg, lda: r, b: mt, ldb: ldMt ?? n, beta: 0, c: gates, ldc: n)
-    lstmGatesForwardReference(gates: gates, c: cT, h: hT, cPrev: cPrev, bias: bias, pi: pi, pf: pf, po: po,
+    let g = gates ?? UnsafeMutablePointer<T>.allocate(capacity: 4 * ch * n)
+    defer { if gates == nil { g.deallocate() } }
+    T.gemm(transA: false, transB: false, m: 4 * ch, n: n, k: r, alpha: 1, a: wg, lda: r, b: mt, ldb: ldMt ?? n, beta: 0, c: g, ldc: n)
+    lstmGatesForwardReference(gates: g, c: cT, h: hT, cPrev: cPrev, bias: bias, pi: pi, pf: pf, po: po,
                               channels: ch, from: 0, to: n, ld: n, tanhC: tanhC)
 }
 
-private func fusedGatesForwardFloat(
-    gates: UnsafeMutablePointer<Float>, c cT: UnsafeMutablePointer<Float>, h hT: UnsafeMutablePointer<Float>,
-    cPrev: UnsafePointer<Float>, mt: UnsafePointer<Float>, wg: UnsafePointer<Float>, bias: UnsafePointer<Float>,
-    pi: UnsafePointer<Float>, pf: UnsafePointer<Float>, po: UnsafePointer<Float>, channels ch: Int, rank r: Int, n: Int, ldMt: Int,
-    tanhC: UnsafeMutablePointer<Float>?
+/// The Float kernel of fusedGatesForward and fusedGatesRecompute on `count`
+/// columns: gates [4Ch, ldGates]; C_t, H_t, tanh C_t, C_{t-1} [Ch, ld]; each
+/// output written where given.
+private func fusedGatesFloat(
+    gates: UnsafeMutablePointer<Float>?, ldGates: Int, c cT: UnsafeMutablePointer<Float>?, h hT: UnsafeMutablePointer<Float>?,
+    tanhC: UnsafeMutablePointer<Float>?, cPrev: UnsafePointer<Float>, ld: Int, mt: UnsafePointer<Float>, ldMt: Int,
+    wg: UnsafePointer<Float>, bias: UnsafePointer<Float>, pi: UnsafePointer<Float>, pf: UnsafePointer<Float>, po: UnsafePointer<Float>,
+    channels ch: Int, rank r: Int, count: Int
 ) {
-    let n16 = n & ~15
+    let n16 = count & ~15
     // G for one channel's four gates over a chunk of columns, [4, fusedGateChunk]:
     // 4 KB that stays in L1 between the product and the gate math.
     withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * fusedGateChunk) { scratch in
@@ -222,8 +261,7 @@ private func fusedGatesForwardFloat(
                         j += 16
                     }
                 }
-                let gi = gates + c * n, gf = gates + (ch + c) * n, gg = gates + (2 * ch + c) * n, go = gates + (3 * ch + c) * n
-                let cp = cPrev + c * n, ct = cT + c * n, ht = hT + c * n
+                let cp = cPrev + c * ld, row = c * ld
                 let pic = pi[c], pfc = pf[c], poc = po[c]
                 let bi = F16(repeating: bias[c]), bf = F16(repeating: bias[ch + c])
                 let bgg = F16(repeating: bias[2 * ch + c]), bo = F16(repeating: bias[3 * ch + c])
@@ -232,56 +270,47 @@ private func fusedGatesForwardFloat(
                     let q = g4 + (j - j0)
                     let v = gateMath16(load16(q) + bi, load16(q + fusedGateChunk) + bf, load16(q + 2 * fusedGateChunk) + bgg,
                                        load16(q + 3 * fusedGateChunk) + bo, load16(cp + j), pic, pfc, poc)
-                    store16(v.i, gi + j); store16(v.f, gf + j); store16(v.g, gg + j); store16(v.o, go + j)
-                    store16(v.c, ct + j); store16(v.h, ht + j)
-                    if let tanhC { store16(v.tanhC, tanhC + c * n + j) }
+                    if let gates {
+                        store16(v.i, gates + c * ldGates + j); store16(v.f, gates + (ch + c) * ldGates + j)
+                        store16(v.g, gates + (2 * ch + c) * ldGates + j); store16(v.o, gates + (3 * ch + c) * ldGates + j)
+                    }
+                    if let cT { store16(v.c, cT + row + j) }
+                    if let hT { store16(v.h, hT + row + j) }
+                    if let tanhC { store16(v.tanhC, tanhC + row + j) }
                     j += 16
                 }
             }
         }
     }
-    if n16 < n {
-        // column tail: G by dot products, then the scalar update
-        for row in 0 ..< 4 * ch {
-            for j in n16 ..< n {
-                var s: Float = 0
-                for k in 0 ..< r { s += wg[row * r + k] * mt[k * ldMt + j] }
-                gates[row * n + j] = s
+    if n16 < count {
+        // column tail (< 16 columns): G by dot products into a [4Ch, 16] scratch, then the scalar update
+        let tail = count - n16
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * ch * 16) { scratch in
+            let gt = scratch.baseAddress!
+            for row in 0 ..< 4 * ch {
+                for j in 0 ..< tail {
+                    var s: Float = 0
+                    for k in 0 ..< r { s += wg[row * r + k] * mt[k * ldMt + n16 + j] }
+                    gt[row * 16 + j] = s
+                }
+            }
+            lstmGatesForwardReference(gates: gt, c: cT.map { $0 + n16 }, h: hT.map { $0 + n16 }, cPrev: cPrev + n16, bias: bias,
+                                      pi: pi, pf: pf, po: po, channels: ch, from: 0, to: tail, ld: ld, ldGates: 16,
+                                      tanhC: tanhC.map { $0 + n16 })
+            if let gates {
+                for row in 0 ..< 4 * ch { (gates + row * ldGates + n16).update(from: gt + row * 16, count: tail) }
             }
         }
-        lstmGatesForwardReference(gates: gates, c: cT, h: hT, cPrev: cPrev, bias: bias, pi: pi, pf: pf, po: po,
-                                  channels: ch, from: n16, to: n, ld: n, tanhC: tanhC)
     }
 }
 
 // MARK: - backward
 
-/// h = o tanh(c) on `count` elements (the cached tanh(c) where given): H_t before
-/// the attention, recomputed in the FAConvLSTM backward from the cached o and
-/// C_t. Float: SIMD16 tanh, lane by lane the scalar tanhScalar (bit-identical
-/// for finite inputs; a NaN or infinite C gives NaN, as in gateMath16, since
-/// fastExp16 would clamp it; the cache holds that NaN already).
-public func outputGate<T: KernelScalar>(_ h: UnsafeMutablePointer<T>, o: UnsafePointer<T>, c: UnsafePointer<T>, count: Int,
-                                        tanhC: UnsafePointer<T>? = nil) {
-    if let tanhC {
-        for i in 0 ..< count { h[i] = o[i] * tanhC[i] }
-        return
-    }
-    var i = 0
-    if T.self == Float.self {
-        let hf = cast(h), of = cast(o), cf = cast(c)
-        while i + 16 <= count {
-            let cv = load16(cf + i)
-            store16(load16(of + i) * tanh16(cv) + cv * 0, hf + i)
-            i += 16
-        }
-    }
-    while i < count { h[i] = o[i] * tanhScalar(c[i]); i += 1 }
-}
-
 /// Backward of the update on `count` columns (row stride ld). In: dH = d/dH_t,
 /// dC = d/dC_t from step t+1, the cached gates (i, f, tanh g, o), C_t, C_{t-1},
 /// and tanh(C_t) where cached (`tanhC`, row stride ld; nil: recomputed).
+/// `gates` has row stride ldGates (nil: ld) and may be dG itself (each column's
+/// four gates are read before its four dG are written).
 /// Out: dG [4Ch] (=, d/d pre-activation; row stride ldG, nil: ld), dC = d/dC_{t-1} (overwritten);
 /// dBias [4Ch] += the row sums of dG (the gate bias gradient, while dG is in registers);
 /// dpi, dpf, dpo += peephole gradients (nil: no peepholes; pi, pf, po then nil too).
@@ -290,18 +319,19 @@ public func lstmGatesBackward<T: KernelScalar>(
     gates: UnsafePointer<T>, c cT: UnsafePointer<T>, cPrev: UnsafePointer<T>,
     pi: UnsafePointer<T>?, pf: UnsafePointer<T>?, po: UnsafePointer<T>?,
     dpi: UnsafeMutablePointer<T>?, dpf: UnsafeMutablePointer<T>?, dpo: UnsafeMutablePointer<T>?,
-    dBias: UnsafeMutablePointer<T>, channels ch: Int, count: Int, ld: Int, ldG: Int? = nil, tanhC: UnsafePointer<T>? = nil
+    dBias: UnsafeMutablePointer<T>, channels ch: Int, count: Int, ld: Int, ldG: Int? = nil, ldGates: Int? = nil,
+    tanhC: UnsafePointer<T>? = nil
 ) {
     if T.self == Float.self {
         lstmGatesBackwardFloat(dG: cast(dG), dC: cast(dC), dH: cast(dH), gates: cast(gates), c: cast(cT), cPrev: cast(cPrev),
                                pi: pi.map(cast), pf: pf.map(cast), po: po.map(cast),
                                dpi: dpi.map(cast), dpf: dpf.map(cast), dpo: dpo.map(cast), dBias: cast(dBias), channels: ch, count: count,
-                               ld: ld, ldG: ldG ?? ld, tanhC: tanhC.map(cast))
+                               ld: ld, ldG: ldG ?? ld, ldGates: ldGates ?? ld, tanhC: tanhC.map(cast))
         return
     }
     lstmGatesBackwardReference(dG: dG, dC: dC, dH: dH, gates: gates, c: cT, cPrev: cPrev, pi: pi, pf: pf, po: po,
                                dpi: dpi, dpf: dpf, dpo: dpo, dBias: dBias, channels: ch, from: 0, to: count, ld: ld, ldG: ldG,
-                               tanhC: tanhC)
+                               ldGates: ldGates, tanhC: tanhC)
 }
 
 /// Scalar reference of lstmGatesBackward on columns from ..< to.
@@ -311,11 +341,11 @@ public func lstmGatesBackwardReference<T: KernelScalar>(
     pi: UnsafePointer<T>?, pf: UnsafePointer<T>?, po: UnsafePointer<T>?,
     dpi: UnsafeMutablePointer<T>?, dpf: UnsafeMutablePointer<T>?, dpo: UnsafeMutablePointer<T>?,
     dBias: UnsafeMutablePointer<T>, channels ch: Int, from j0: Int, to j1: Int, ld: Int, ldG: Int? = nil,
-    tanhC: UnsafePointer<T>? = nil
+    ldGates: Int? = nil, tanhC: UnsafePointer<T>? = nil
 ) {
-    let lg = ldG ?? ld
+    let lg = ldG ?? ld, la = ldGates ?? ld
     for c in 0 ..< ch {
-        let iv = gates + c * ld, fv = gates + (ch + c) * ld, gv = gates + (2 * ch + c) * ld, ov = gates + (3 * ch + c) * ld
+        let iv = gates + c * la, fv = gates + (ch + c) * la, gv = gates + (2 * ch + c) * la, ov = gates + (3 * ch + c) * la
         let dgi = dG + c * lg, dgf = dG + (ch + c) * lg, dgg = dG + (2 * ch + c) * lg, dgo = dG + (3 * ch + c) * lg
         let cp = cPrev + c * ld, ct = cT + c * ld, dh = dH + c * ld, dc = dC + c * ld
         let pic = pi?[c] ?? 0, pfc = pf?[c] ?? 0, poc = po?[c] ?? 0
@@ -345,11 +375,11 @@ private func lstmGatesBackwardFloat(
     gates: UnsafePointer<Float>, c cT: UnsafePointer<Float>, cPrev: UnsafePointer<Float>,
     pi: UnsafePointer<Float>?, pf: UnsafePointer<Float>?, po: UnsafePointer<Float>?,
     dpi: UnsafeMutablePointer<Float>?, dpf: UnsafeMutablePointer<Float>?, dpo: UnsafeMutablePointer<Float>?,
-    dBias: UnsafeMutablePointer<Float>, channels ch: Int, count: Int, ld: Int, ldG: Int, tanhC: UnsafePointer<Float>?
+    dBias: UnsafeMutablePointer<Float>, channels ch: Int, count: Int, ld: Int, ldG: Int, ldGates: Int, tanhC: UnsafePointer<Float>?
 ) {
     let n16 = count & ~15
     for c in 0 ..< ch {
-        let iv = gates + c * ld, fv = gates + (ch + c) * ld, gv = gates + (2 * ch + c) * ld, ov = gates + (3 * ch + c) * ld
+        let iv = gates + c * ldGates, fv = gates + (ch + c) * ldGates, gv = gates + (2 * ch + c) * ldGates, ov = gates + (3 * ch + c) * ldGates
         let dgi = dG + c * ldG, dgf = dG + (ch + c) * ldG, dgg = dG + (2 * ch + c) * ldG, dgo = dG + (3 * ch + c) * ldG
         let cp = cPrev + c * ld, ct = cT + c * ld, dh = dH + c * ld, dc = dC + c * ld
         let pic = pi?[c] ?? 0, pfc = pf?[c] ?? 0, poc = po?[c] ?? 0
@@ -379,6 +409,6 @@ private func lstmGatesBackwardFloat(
     if n16 < count {
         lstmGatesBackwardReference(dG: dG, dC: dC, dH: dH, gates: gates, c: cT, cPrev: cPrev, pi: pi, pf: pf, po: po,
                                    dpi: dpi, dpf: dpf, dpo: dpo, dBias: dBias, channels: ch, from: n16, to: count, ld: ld, ldG: ldG,
-                                   tanhC: tanhC)
+                                   ldGates: ldGates, tanhC: tanhC)
     }
 }

@@ -46,7 +46,7 @@ public struct MemoryEstimate: Equatable, Sendable {
     public static func layerStepFloatsPerSample(config c: ModelConfig, height: Int, width: Int) -> Int {
         let p = height * width, ch = c.hidden, r = c.resolvedBottleneck, q = c.squeezeChannels
         switch c.cell {
-        case .faconvlstm: return (2 * r + 7 * ch) * p + 2 * r + q
+        case .faconvlstm: return (2 * r + (c.recomputeGates ? 3 : 7) * ch) * p + 2 * r + q
         case .convlstm: return 6 * ch * p
         }
     }
@@ -55,7 +55,7 @@ public struct MemoryEstimate: Equatable, Sendable {
     public static func attendedStepFloatsPerSample(config c: ModelConfig, height: Int, width: Int) -> Int {
         guard c.cell == .faconvlstm else { return 0 }
         let p = height * width
-        return (2 * c.attnDk + 2 * c.hidden) * p + p * (width + height)
+        return (2 * c.attnDk + 3 * c.hidden) * p + p * (width + height)
     }
 
     /// Elements (cache, scratch) a network allocates; mirrors the `init`s of
@@ -69,14 +69,14 @@ public struct MemoryEstimate: Equatable, Sendable {
             case .faconvlstm:
                 let r = c.resolvedBottleneck, q = c.squeezeChannels, dk = c.attnDk
                 let a = c.attnStride > 0 ? t / c.attnStride : 0
-                cache += t * ((2 * r + 7 * ch) * n + (2 * r + q) * b)
-                cache += a * ((2 * dk + 2 * ch) * n + b * p * (w + h))
+                cache += t * ((2 * r + (c.recomputeGates ? 3 : 7) * ch) * n + (2 * r + q) * b)
+                cache += a * ((2 * dk + 3 * ch) * n + b * p * (w + h))
                 scratch += ch * n + r * mtStride(columns: n) + q * b + 2 * ch * n + 4 * ch * min(gateChunk, n) + 2 * r * n + (2 * r + q) * b
                 let pad = (c.dilations.max() ?? 1) * (c.kernel - 1) / 2
                 scratch += 2 * r * b * (h + 2 * pad) * (w + 2 * pad)   // zero-padded U and dM
                 if a > 0 {
                     scratch += max((2 * dk + 2 * ch) * n + max(h, w) * max(h, w), (4 * dk + 3 * ch) * n + 2 * max(h, w) * max(h, w))
-                    scratch += (3 * ch + 2 * dk) * n
+                    scratch += (2 * ch + 2 * dk) * n
                 }
             case .convlstm:
                 let k = c.kernel

@@ -9,13 +9,16 @@ import Kernels
 //
 // Cached per step t for backward (per sample: (2r + 7Ch) P + 2r + q floats):
 //   U, M, the gate activations (i, f, tanh g, o), C_t, tanh C_t, H_t (after attention), sq, z1, ex.
-// Cached per attended step (t mod s == 0; per sample (2dk + 2Ch) P + H W (W + H)):
-//   Q, K, Vv, Y, the row and column softmax probabilities.
-// Everything else (Mt = ex * M, H_t before attention = o * tanh C_t) is recomputed.
+// Cached per attended step (t mod s == 0; per sample (2dk + 3Ch) P + H W (W + H)):
+//   H_t before attention, Q, K, Vv, Y, the row and column softmax probabilities.
+// Mt = ex * M is recomputed. With recompute_gates the gates are not cached
+// ((2r + 3Ch) P + 2r + q per step): the backward recomputes them from Mt and
+// C_{t-1}, bit for bit as the forward had them, one column chunk at a time
+// (Kernels/Gates.swift), for a second gate product and gate math per step.
 
 /// Columns per chunk of the gate backward and its two products: dG [4Ch, 512]
 /// (256 KB at Ch 32) stays in L2 between the elementwise pass and the GEMMs.
-let gateChunk = 512
+public let gateChunk = 512
 
 /// Row stride of the Mt scratch [r, N]: N plus one cache line. At N a multiple
 /// of 1024 (4 KB rows) the r rows of a column chunk would all map to the same
@@ -43,11 +46,12 @@ final class FAConvLSTMCell<T: KernelScalar> {
     let dwq, dwk, dwv, dwo, dgamma: UnsafeMutablePointer<T>
 
     // Caches, one slot per step t (slot stride = channels * Nmax or channels * Bmax).
-    let cU, cM, cGates, cC, cH: UnsafeMutablePointer<T>   // [T, r|r|4Ch|Ch|Ch, Nmax]
+    let cU, cM, cC, cH: UnsafeMutablePointer<T>           // [T, r|r|Ch|Ch, Nmax]
+    let cGates: UnsafeMutablePointer<T>?                  // [T, 4Ch, Nmax] (i, f, tanh g, o); nil with recompute_gates
     let cTanhC: UnsafeMutablePointer<T>                   // [T, Ch, Nmax] tanh C_t: the backward's and Hpre's, not recomputed
     let cSq, cZ1, cEx: UnsafeMutablePointer<T>            // [T, r|q|r, Bmax]
     // Attention caches, one slot per attended step.
-    let cQ, cK, cV, cY: UnsafeMutablePointer<T>           // [A, dk|dk|Ch|Ch, Nmax]
+    let cHpre, cQ, cK, cV, cY: UnsafeMutablePointer<T>    // [A, Ch|dk|dk|Ch|Ch, Nmax]
     let cRowP, cColP: UnsafeMutablePointer<T>             // [A, Bmax, H, W, W], [A, Bmax, W, H, H]
 
     // Scratch, reused every step.
@@ -58,9 +62,10 @@ final class FAConvLSTMCell<T: KernelScalar> {
     let attnScratch: UnsafeMutablePointer<T>
     let dHrec, dC: UnsafeMutablePointer<T>  // [Ch, Nmax] recurrent gradients
     let dG: UnsafeMutablePointer<T>         // [4Ch, len] of the current column chunk (len <= gateChunk), contiguous
+                                            // (with recompute_gates first the chunk's gates, then in place their gradient)
     let dMt, dU: UnsafeMutablePointer<T>    // [r, Nmax]
     let dEx, dZ1, dSq: UnsafeMutablePointer<T>  // [r|q|r, Bmax]
-    let hPre, zWo: UnsafeMutablePointer<T>  // [Ch, Nmax]
+    let zWo: UnsafeMutablePointer<T>        // [Ch, Nmax]
     let dQ, dK, dV: UnsafeMutablePointer<T> // [dk|dk|Ch, Nmax]
     let pad: Int                            // max_j D_j (k-1)/2
     let uPad, dmPad: UnsafeMutablePointer<T> // [r, Bmax, H + 2 pad, W + 2 pad] zero-padded U, dM
@@ -89,7 +94,7 @@ final class FAConvLSTMCell<T: KernelScalar> {
         let h = geometry.height, w = geometry.width
         cU = arena.make(steps * r * n, .cache)
         cM = arena.make(steps * r * n, .cache)
-        cGates = arena.make(steps * 4 * ch * n, .cache)
+        cGates = c.recomputeGates ? nil : arena.make(steps * 4 * ch * n, .cache)
         cC = arena.make(steps * ch * n, .cache)
         cH = arena.make(steps * ch * n, .cache)
         cTanhC = arena.make(steps * ch * n, .cache)
@@ -97,6 +102,7 @@ final class FAConvLSTMCell<T: KernelScalar> {
         cZ1 = arena.make(steps * q * bmax, .cache)
         cEx = arena.make(steps * r * bmax, .cache)
         let attended = FAConvLSTMCell.attendedSteps(steps: steps, stride: c.attnStride)
+        cHpre = arena.make(attended * ch * n, .cache)
         cQ = arena.make(attended * dk * n, .cache)
         cK = arena.make(attended * dk * n, .cache)
         cV = arena.make(attended * ch * n, .cache)
@@ -119,7 +125,6 @@ final class FAConvLSTMCell<T: KernelScalar> {
         dEx = arena.make(r * bmax, .scratch)
         dZ1 = arena.make(q * bmax, .scratch)
         dSq = arena.make(r * bmax, .scratch)
-        hPre = arena.make(needAttn ? ch * n : 0, .scratch)
         zWo = arena.make(needAttn ? ch * n : 0, .scratch)
         dQ = arena.make(needAttn ? dk * n : 0, .scratch)
         dK = arena.make(needAttn ? dk * n : 0, .scratch)
@@ -129,6 +134,8 @@ final class FAConvLSTMCell<T: KernelScalar> {
         dmPad = arena.make(r * bmax * (h + 2 * pad) * (w + 2 * pad), .scratch)
         // mixForward reads all mix.dw<j> as one [|D|, r, k, k] tensor
         for j in dws.indices { precondition(dws[j] == dws[0] + j * r * k * k && ddws[j] == ddws[0] + j * r * k * k) }
+        // the backward's recompute starts its chunks where the forward's start (bit-identical gates)
+        precondition(gateChunk % fusedGateChunk == 0)
     }
 
     /// Number of steps t = 1..T with t mod s == 0.
@@ -163,7 +170,7 @@ final class FAConvLSTMCell<T: KernelScalar> {
         let p = geo.positions, n = b * p
         let hPrev: UnsafePointer<T> = t > 0 ? UnsafePointer(slot(cH, t - 1, ch)) : UnsafePointer(zeros)
         let cPrev: UnsafePointer<T> = t > 0 ? UnsafePointer(slot(cC, t - 1, ch)) : UnsafePointer(zeros)
-        let u = slot(cU, t, r), m = slot(cM, t, r), gates = slot(cGates, t, 4 * ch)
+        let u = slot(cU, t, r), m = slot(cM, t, r)
         let cT = slot(cC, t, ch), hT = slot(cH, t, ch), tanhC = slot(cTanhC, t, ch)
         let sq = vecSlot(cSq, t, r), z1 = vecSlot(cZ1, t, q), ex = vecSlot(cEx, t, r)
 
@@ -187,14 +194,16 @@ final class FAConvLSTMCell<T: KernelScalar> {
         scaleBySample(mt, m, ex, rows: r, samples: b, positions: p, ldOut: ldm)
 
         // 4. G = Wg Mt + bg and 5. the peephole LSTM update, fused: G is computed
-        //    in registers block by block (Kernels/Gates.swift) and never stored.
-        fusedGatesForward(gates: gates, c: cT, h: hT, cPrev: cPrev, mt: mt, wg: wg, bias: bg, pi: pi, pf: pf, po: po,
+        //    in registers block by block (Kernels/Gates.swift) and never stored;
+        //    the gates are, unless the backward recomputes them.
+        fusedGatesForward(gates: cGates.map { slot($0, t, 4 * ch) }, c: cT, h: hT, cPrev: cPrev, mt: mt, wg: wg, bias: bg, pi: pi, pf: pf, po: po,
                           channels: ch, rank: r, n: n, ldMt: ldm, tanhC: tanhC)
 
         // 6. axial attention at t mod s == 0: H_t <- H_t + gamma Wo (R + Cc)
         if let a = attentionSlot(step: t) {
             let qa = slot(cQ, a, dk), ka = slot(cK, a, dk), va = slot(cV, a, ch), ya = slot(cY, a, ch)
             let h = geo.height, w = geo.width, bmax = geo.maxSamples
+            slot(cHpre, a, ch).update(from: hT, count: ch * n)   // for the attention's backward
             conv1x1Forward(qa, hT, wq, nil, cout: dk, cin: ch, n: n)
             conv1x1Forward(ka, hT, wk, nil, cout: dk, cin: ch, n: n)
             conv1x1Forward(va, hT, wv, nil, cout: ch, cin: ch, n: n)
@@ -220,7 +229,7 @@ final class FAConvLSTMCell<T: KernelScalar> {
         // dH = from above + from step t+1 (through Wh)
         for i in 0 ..< ch * n { dH[i] += dHrec[i] }
         let cPrev: UnsafePointer<T> = t > 0 ? UnsafePointer(slot(cC, t - 1, ch)) : UnsafePointer(zeros)
-        let u = slot(cU, t, r), m = slot(cM, t, r), gates = slot(cGates, t, 4 * ch), cT = slot(cC, t, ch)
+        let u = slot(cU, t, r), m = slot(cM, t, r), cT = slot(cC, t, ch)
         let tanhC = slot(cTanhC, t, ch)
         let sq = vecSlot(cSq, t, r), z1 = vecSlot(cZ1, t, q), ex = vecSlot(cEx, t, r)
 
@@ -228,10 +237,7 @@ final class FAConvLSTMCell<T: KernelScalar> {
         if let a = attentionSlot(step: t) {
             let qa = slot(cQ, a, dk), ka = slot(cK, a, dk), va = slot(cV, a, ch), ya = slot(cY, a, ch)
             let h = geo.height, w = geo.width, bmax = geo.maxSamples
-            let g = gamma[0]
-            // Hpre = o * tanh(C_t), recomputed from the cached tanh
-            let o = gates + 3 * ch * n
-            outputGate(hPre, o: o, c: cT, count: ch * n, tanhC: tanhC)
+            let g = gamma[0], hPre = slot(cHpre, a, ch)
             // zWo = Wo^T dH;  dgamma += <zWo, Y>;  dWo += gamma dH Y^T;  dY = gamma zWo
             gemmWide(transA: true, m: ch, n: n, k: ch, alpha: 1, a: wo, lda: ch, b: dH, ldb: n, beta: 0, c: zWo, ldc: n)
             dgamma[0] += dotOf(zWo, ya, ch * n)
@@ -253,12 +259,22 @@ final class FAConvLSTMCell<T: KernelScalar> {
         // 4. G = Wg Mt + bg (Mt recomputed from ex and M), fused by column chunks
         //    so dG is still in cache for the two products; dG of a chunk is
         //    written contiguous ([4Ch, len]) for the same reason as Mt's stride.
+        //    With recompute_gates the chunk's gates are recomputed from Mt into
+        //    dG's buffer (the Mt chunk stays in cache for dWg) and dG overwrites them.
         scaleBySample(mt, m, ex, rows: r, samples: b, positions: p, ldOut: ldm)
         for j0 in Swift.stride(from: 0, to: n, by: gateChunk) {
             let len = min(gateChunk, n - j0)
-            lstmGatesBackward(dG: dG, dC: dC + j0, dH: dH + j0, gates: gates + j0, c: cT + j0, cPrev: cPrev + j0,
+            let gates: UnsafePointer<T>, ldGates: Int
+            if let cGates {
+                gates = UnsafePointer(slot(cGates, t, 4 * ch) + j0); ldGates = n
+            } else {
+                fusedGatesRecompute(gates: dG, ldGates: len, cPrev: cPrev + j0, ld: n, mt: mt + j0, ldMt: ldm, wg: wg, bias: bg,
+                                    pi: pi, pf: pf, po: po, channels: ch, rank: r, count: len)
+                gates = UnsafePointer(dG); ldGates = len
+            }
+            lstmGatesBackward(dG: dG, dC: dC + j0, dH: dH + j0, gates: gates, c: cT + j0, cPrev: cPrev + j0,
                               pi: pi, pf: pf, po: po, dpi: dpi, dpf: dpf, dpo: dpo, dBias: dbg, channels: ch, count: len,
-                              ld: n, ldG: len, tanhC: tanhC + j0)
+                              ld: n, ldG: len, ldGates: ldGates, tanhC: tanhC + j0)
             // dWg += dG Mt^T;  dMt = Wg^T dG
             gemmLongK(m: 4 * ch, n: r, k: len, alpha: 1, a: dG, lda: len, b: mt + j0, ldb: ldm, beta: 1, c: dwg, ldc: r)
             gemmWide(transA: true, m: r, n: len, k: 4 * ch, alpha: 1, a: wg, lda: r,

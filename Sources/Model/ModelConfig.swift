@@ -36,6 +36,12 @@ public struct ModelConfig: Equatable, Sendable {
     /// outputs instead of 36, results equal up to rounding). Not part of the model:
     /// checkpoints do not record it, and it does not touch the FAConvLSTM cell.
     public var convAlgorithm: ConvAlgorithm = .im2col
+    /// `recompute_gates`: the FAConvLSTM backward recomputes the four gate activations
+    /// from Mt, chunk by chunk, instead of holding them from the forward: 4 Ch floats
+    /// per grid point and step less activation memory (40% at the default config), for
+    /// a second gate product and gate math per step (docs/performance.md section 14).
+    /// The same numbers bit for bit. Not part of the model: checkpoints do not record it.
+    public var recomputeGates: Bool = false
 
     public init() {}
 

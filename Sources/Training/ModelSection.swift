@@ -18,6 +18,7 @@ extension ModelConfig {
         if let v = try s.int("embed_dim") { embedDim = v }
         if let v = try s.double("season_period_days") { seasonPeriodDays = v }
         if let v = try s.choice("conv_algorithm", as: ConvAlgorithm.self) { convAlgorithm = v }
+        if let v = try s.bool("recompute_gates") { recomputeGates = v }
         try s.finish()
         do { try validate() } catch let e as ConfigError {
             throw ConfigFileError("\(s.source): \(e.message)")
@@ -41,5 +42,6 @@ extension ModelConfig {
         w.set("embed_dim", embedDim)
         w.set("season_period_days", resolvedSeasonPeriod)
         w.set("conv_algorithm", convAlgorithm.rawValue)
+        w.set("recompute_gates", recomputeGates)
     }
 }

@@ -314,24 +314,85 @@ final class FastKernelTests: XCTestCase {
         }
     }
 
-    /// outputGate (H = o tanh C, SIMD16) is the scalar formula bit for bit on finite
-    /// inputs, tail included; a NaN or infinite C gives NaN.
-    func testOutputGateIsTheScalarFormula() {
-        let n = 53
-        let o = Self.random(n, seed: 31), c0 = Self.random(n, seed: 32, scale: 6)
-        var c = c0
-        c[3] = .nan; c[7] = .infinity
-        var h = [Float](repeating: 0, count: n)
-        outputGate(&h, o: o, c: c, count: n)
-        for i in 0 ..< n where i != 3 && i != 7 {
-            XCTAssertEqual(h[i].bitPattern, (o[i] * tanhScalar(c[i])).bitPattern, "h[\(i)]")
+    /// The FAConvLSTM stores no gates: its backward recomputes them chunk by
+    /// chunk (fusedGatesRecompute), and they must be the forward's bit for bit,
+    /// or the gradient is not the one of the forward that ran. Chunks of 256
+    /// and 512 columns (the backward's), a last chunk with a column tail; the
+    /// forward without a gates output writes the same C_t, H_t and tanh(C_t);
+    /// the backward with dG overwriting the recomputed gates in place is the
+    /// backward from separate gates.
+    func testRecomputedGatesAreTheForwardsBitForBit() {
+        for (ch, r, n) in [(3, 16, 512 * 2 + 256 + 37), (2, 5, 16 * 33 + 5), (4, 16, 300)] {
+            let wg = Self.random(4 * ch * r, seed: 1, scale: 0.7), bias = Self.random(4 * ch, seed: 3)
+            let cPrev = Self.random(ch * n, seed: 4, scale: 2)
+            let pi = Self.random(ch, seed: 5), pf = Self.random(ch, seed: 6), po = Self.random(ch, seed: 7)
+            let ldm = n + 16
+            var mt = [Float](repeating: .nan, count: r * ldm)
+            let m0 = Self.random(r * n, seed: 2, scale: 1.5)
+            for k in 0 ..< r { for j in 0 ..< n { mt[k * ldm + j] = m0[k * n + j] } }
+            var g = [Float](repeating: 0, count: 4 * ch * n), c = [Float](repeating: 0, count: ch * n), h = c, tc = c
+            var c2 = c, h2 = c, tc2 = c
+            fusedGatesForward(gates: &g, c: &c, h: &h, cPrev: cPrev, mt: mt, wg: wg, bias: bias, pi: pi, pf: pf, po: po,
+                              channels: ch, rank: r, n: n, ldMt: ldm, tanhC: &tc)
+            fusedGatesForward(gates: nil, c: &c2, h: &h2, cPrev: cPrev, mt: mt, wg: wg, bias: bias, pi: pi, pf: pf, po: po,
+                              channels: ch, rank: r, n: n, ldMt: ldm, tanhC: &tc2)
+            XCTAssertEqual(c.map(\.bitPattern), c2.map(\.bitPattern), "C_t without gates output, n \(n)")
+            XCTAssertEqual(h.map(\.bitPattern), h2.map(\.bitPattern), "H_t without gates output")
+            XCTAssertEqual(tc.map(\.bitPattern), tc2.map(\.bitPattern), "tanh C_t without gates output")
+            // the backward's operands as the cell has them: pointers into [.., n] rows
+            func copy(_ a: [Float]) -> UnsafeMutablePointer<Float> {
+                let p = UnsafeMutablePointer<Float>.allocate(capacity: a.count)
+                p.initialize(from: a, count: a.count)
+                return p
+            }
+            let pg = copy(g), pc = copy(c), pcPrev = copy(cPrev), pmt = copy(mt), ptc = copy(tc)
+            let pdH = copy(Self.random(ch * n, seed: 9)), dC0 = Self.random(ch * n, seed: 10)
+            defer { for q in [pg, pc, pcPrev, pmt, ptc, pdH] { q.deallocate() } }
+            for chunk in [256, 512] {
+                let dCStored = copy(dC0), dCInPlace = copy(dC0)
+                let dbStored = copy(.init(repeating: 0, count: 7 * ch)), dbInPlace = copy(.init(repeating: 0, count: 7 * ch))
+                defer { for q in [dCStored, dCInPlace, dbStored, dbInPlace] { q.deallocate() } }
+                for j0 in stride(from: 0, to: n, by: chunk) {
+                    let len = min(chunk, n - j0), lg = len + 3
+                    let rec = copy(.init(repeating: .nan, count: 4 * ch * lg)), dG = copy(.init(repeating: 0, count: 4 * ch * lg))
+                    defer { rec.deallocate(); dG.deallocate() }
+                    fusedGatesRecompute(gates: rec, ldGates: lg, cPrev: pcPrev + j0, ld: n, mt: pmt + j0, ldMt: ldm, wg: wg, bias: bias,
+                                        pi: pi, pf: pf, po: po, channels: ch, rank: r, count: len)
+                    for row in 0 ..< 4 * ch {
+                        for j in 0 ..< len {
+                            XCTAssertEqual(rec[row * lg + j].bitPattern, g[row * n + j0 + j].bitPattern,
+                                           "recomputed gate row \(row), column \(j0 + j), chunk \(chunk), n \(n)")
+                        }
+                        for j in len ..< lg { XCTAssertTrue(rec[row * lg + j].isNaN, "padding written") }
+                    }
+                    // backward of the chunk: from the stored gates vs in place over the recomputed ones
+                    lstmGatesBackward(dG: dG, dC: dCStored + j0, dH: pdH + j0, gates: pg + j0, c: pc + j0, cPrev: pcPrev + j0,
+                                      pi: pi, pf: pf, po: po, dpi: dbStored + 4 * ch, dpf: dbStored + 5 * ch, dpo: dbStored + 6 * ch,
+                                      dBias: dbStored, channels: ch, count: len, ld: n, ldG: lg, tanhC: ptc + j0)
+                    lstmGatesBackward(dG: rec, dC: dCInPlace + j0, dH: pdH + j0, gates: rec, c: pc + j0, cPrev: pcPrev + j0,
+                                      pi: pi, pf: pf, po: po, dpi: dbInPlace + 4 * ch, dpf: dbInPlace + 5 * ch, dpo: dbInPlace + 6 * ch,
+                                      dBias: dbInPlace, channels: ch, count: len, ld: n, ldG: lg, ldGates: lg, tanhC: ptc + j0)
+                    for row in 0 ..< 4 * ch {
+                        for j in 0 ..< len {
+                            XCTAssertEqual(rec[row * lg + j].bitPattern, dG[row * lg + j].bitPattern, "dG in place, row \(row), column \(j0 + j)")
+                        }
+                    }
+                }
+                for i in 0 ..< ch * n { XCTAssertEqual(dCInPlace[i].bitPattern, dCStored[i].bitPattern, "dC_{t-1} in place, \(i)") }
+                for i in 0 ..< 7 * ch { XCTAssertEqual(dbInPlace[i].bitPattern, dbStored[i].bitPattern, "bias/peephole gradient in place, \(i)") }
+            }
         }
-        XCTAssertTrue(h[3].isNaN && h[7].isNaN)
-        // from the forward's tanh(C_t) cache: the same H
-        var h2 = [Float](repeating: 0, count: n)
-        outputGate(&h2, o: o, c: c0, count: n, tanhC: c0.map { tanhScalar($0) })
-        var h3 = [Float](repeating: 0, count: n)
-        outputGate(&h3, o: o, c: c0, count: n)
-        XCTAssertEqual(h2, h3)
+        // Double (the finite-difference checks' type): the recompute is the forward up to rounding
+        let (ch, r, n) = (2, 3, 40)
+        let wg = Self.random(4 * ch * r, seed: 1).map(Double.init), mt = Self.random(r * n, seed: 2).map(Double.init)
+        let bias = Self.random(4 * ch, seed: 3).map(Double.init), cPrev = Self.random(ch * n, seed: 4).map(Double.init)
+        let p = Self.random(ch, seed: 5).map(Double.init)
+        var g = [Double](repeating: 0, count: 4 * ch * n), c = [Double](repeating: 0, count: ch * n), h = c
+        fusedGatesForward(gates: &g, c: &c, h: &h, cPrev: cPrev, mt: mt, wg: wg, bias: bias, pi: p, pf: p, po: p,
+                          channels: ch, rank: r, n: n)
+        var rec = [Double](repeating: .nan, count: 4 * ch * n)
+        fusedGatesRecompute(gates: &rec, ldGates: n, cPrev: cPrev, ld: n, mt: mt, ldMt: n, wg: wg, bias: bias, pi: p, pf: p, po: p,
+                            channels: ch, rank: r, count: n)
+        for i in g.indices { XCTAssertEqual(rec[i], g[i], accuracy: 1e-15, "Double recomputed gate \(i)") }
     }
 }

@@ -160,6 +160,12 @@ final class GradientCheckTests: XCTestCase {
         print("gradcheck faconvlstm 1 layer s=0 forecast: worst norm rel \(r.worstNorm) (\(r.worstName)), worst max-elem rel \(r.worstElement)")
     }
 
+    /// recompute_gates: the backward recomputes the gates instead of reading them.
+    func testFAConvLSTMRecomputeGates() {
+        let r = check(.faconvlstm, .forecast) { c in c.recomputeGates = true }
+        print("gradcheck faconvlstm recompute_gates forecast: worst norm rel \(r.worstNorm) (\(r.worstName)), worst max-elem rel \(r.worstElement)")
+    }
+
     func testConvLSTMReconstruct() {
         let r = check(.convlstm, .reconstruct)
         print("gradcheck convlstm reconstruct: worst norm rel \(r.worstNorm) (\(r.worstName)), worst max-elem rel \(r.worstElement)")

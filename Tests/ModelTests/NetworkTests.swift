@@ -46,6 +46,35 @@ final class NetworkTests: XCTestCase {
         XCTAssertEqual(fw, fi, accuracy: 1e-5 * fi)
     }
 
+    /// recompute_gates changes where the FAConvLSTM's gates come from in the
+    /// backward, not the numbers: in Float the same loss and gradients bit for bit
+    /// (the recompute is the forward's arithmetic over the same column blocks),
+    /// with 4 Ch floats per column and step less cache. 23 x 29 positions x 3
+    /// samples: several 512-column chunks and a column tail; attention at s = 2.
+    func testRecomputedGatesGiveTheSameGradients() {
+        var c = Self.small(.faconvlstm, objective: .forecast)
+        c.attnStride = 2
+        var r = c
+        r.recomputeGates = true
+        func run(_ config: ModelConfig) -> (Double, [UInt32], cache: Int) {
+            let net = Network<Float>(config: config, maxSamples: 3, steps: 5, height: 23, width: 29)
+            net.initialize(seed: 8)
+            net.layout.randomizeZeroInitialized(net.params, seed: 9)
+            let batch = Batch<Float>.random(samples: 3, steps: 5, channels: 3, height: 23, width: 29, seed: 10)
+            net.zeroGradients()
+            let loss = net.forward(batch)
+            net.backward(scale: 1 / Float(batch.lossDenominator(config.objective)))
+            return (loss, net.grads.map(\.bitPattern) + net.inputGradients.map(\.bitPattern), net.cacheElements)
+        }
+        let (ls, gs, cs) = run(c), (lr, gr, cr) = run(r)
+        XCTAssertGreaterThan(ls, 0)
+        XCTAssertEqual(lr.bitPattern, ls.bitPattern)
+        XCTAssertEqual(gr.count, gs.count)
+        XCTAssertEqual(gr.filter { $0 != 0 }.count, gs.filter { $0 != 0 }.count)
+        XCTAssertTrue(gr == gs, "gradients differ in \(zip(gr, gs).filter { $0 != $1 }.count) of \(gs.count) values")
+        XCTAssertEqual(cs - cr, c.layers * 5 * 4 * c.hidden * 3 * 23 * 29, "the gate caches are gone")
+    }
+
     /// Same seed, Float vs Double: the loss agrees to Float precision.
     /// Reference: the Double network. Tolerance 1e-4 relative (Float rounding
     /// through 2 layers x 6 steps, polynomial exp ~2 ulp).
@@ -138,20 +167,24 @@ final class NetworkTests: XCTestCase {
     /// The memory estimate counts exactly what the network allocates.
     func testMemoryEstimateMatchesAllocation() {
         for cell in ModelConfig.Cell.allCases {
-            for (layers, algorithm) in [(1, ModelConfig.ConvAlgorithm.im2col), (2, .im2col), (2, .winograd)] {
+            for (layers, algorithm, recompute) in [(1, ModelConfig.ConvAlgorithm.im2col, false), (2, .im2col, false), (2, .winograd, false),
+                                                   (2, .im2col, true)] {
                 var c = Self.small(cell)
                 c.layers = layers
                 c.convAlgorithm = algorithm
+                c.recomputeGates = recompute
                 let net = Network<Float>(config: c, maxSamples: 3, steps: 8, height: 9, width: 7)
                 let e = MemoryEstimate.elements(config: c, samples: 3, steps: 8, height: 9, width: 7)
-                XCTAssertEqual(net.cacheElements, e.cache, "\(cell) L\(layers) \(algorithm) cache")
-                XCTAssertEqual(net.scratchElements, e.scratch, "\(cell) L\(layers) \(algorithm) scratch")
+                XCTAssertEqual(net.cacheElements, e.cache, "\(cell) L\(layers) \(algorithm) recompute \(recompute) cache")
+                XCTAssertEqual(net.scratchElements, e.scratch, "\(cell) L\(layers) \(algorithm) recompute \(recompute) scratch")
                 let m = MemoryEstimate(config: c, samples: 3, steps: 8, height: 9, width: 7)
                 XCTAssertEqual(m.activations, e.cache * 4)
                 // the per-sample, per-layer, per-step formula of docs/model.md is what
-                // the layer caches hold: (2r + 7Ch) P + 2r + q (FAConvLSTM), 6 Ch P (ConvLSTM)
+                // the layer caches hold: (2r + 7Ch) P + 2r + q (FAConvLSTM; 3Ch with
+                // recompute_gates), 6 Ch P (ConvLSTM)
                 let perStep = MemoryEstimate.layerStepFloatsPerSample(config: c, height: 9, width: 7)
-                XCTAssertEqual(perStep, cell == .faconvlstm ? (2 * 4 + 7 * 8) * 63 + 2 * 4 + 1 : 6 * 8 * 63)
+                let faChannels = recompute ? 3 : 7
+                XCTAssertEqual(perStep, cell == .faconvlstm ? (2 * 4 + faChannels * 8) * 63 + 2 * 4 + 1 : 6 * 8 * 63)
             }
         }
     }

@@ -11,6 +11,7 @@ final class ConfigDocumentTests: XCTestCase {
             hidden = 16
             dilations = [1, 3]
             conv_algorithm = "winograd"
+            recompute_gates = true
             """, source: "run.toml")
         try doc.applyOverride("model.layers=3")
         let m = try ModelConfig(section: doc.section("model"))
@@ -20,6 +21,7 @@ final class ConfigDocumentTests: XCTestCase {
         XCTAssertEqual(m.dilations, [1, 3])
         XCTAssertEqual(m.kernel, 3)
         XCTAssertEqual(m.convAlgorithm, .winograd)
+        XCTAssertTrue(m.recomputeGates)
 
         var w = TOMLWriter()
         m.write(to: &w)

@@ -17,7 +17,10 @@ as im2col + GEMM, the direct sum, like PyTorch's), a third row runs the ConvLSTM
 with `model.conv_algorithm = "winograd"` (F(2x2, 3x3): 16 instead of 36
 multiplies per 2x2 outputs); its GFLOP/s count the model's FLOPs as every row
 does, so they are an effective rate, and its FA/Conv is the FAConvLSTM against
-it. --no-winograd skips it.
+it. --no-winograd skips it. A fourth row runs the FAConvLSTM with
+`model.recompute_gates = true` (its backward recomputes the gates instead of
+holding them: less activation memory, more time; the same numbers); its
+x eager / x compile are against the peer's FAConvLSTM. --no-recompute skips it.
 
 torch.compile: each process re-traces the model (dynamo) but inductor's
 compiled kernels are cached on disk (TORCHINDUCTOR_CACHE_DIR, kept in the
@@ -65,14 +68,18 @@ def run_json(cmd, env=None, timeout=3600):
 
 
 WINOGRAD = "convlstm-winograd"   # the ConvLSTM with conv_algorithm = "winograd" (Swift only)
-LABELS = {"faconvlstm": "FA", "convlstm": "Conv", WINOGRAD: "Conv W"}
+RECOMPUTE = "faconvlstm-recompute"   # the FAConvLSTM with recompute_gates = true (Swift only)
+LABELS = {"faconvlstm": "FA", "convlstm": "Conv", WINOGRAD: "Conv W", RECOMPUTE: "FA R"}
+# the cell each Swift-only variant computes (its peer, and the --cell it runs with)
+BASE_CELL = {"faconvlstm": "faconvlstm", "convlstm": "convlstm", WINOGRAD: "convlstm", RECOMPUTE: "faconvlstm"}
+VARIANT_SET = {WINOGRAD: ["--set", "model.conv_algorithm=winograd"], RECOMPUTE: ["--set", "model.recompute_gates=true"]}
 
 
 def swift_bench(a, cell, cfg, threads):
     hidden, h, w, t, b = CONFIGS[cfg]
     it, wu = ITERS[cfg]
-    extra = ["--set", "model.conv_algorithm=winograd"] if cell == WINOGRAD else []
-    cmd = [a.bin, "bench", "--json", "--cell", "convlstm" if cell == WINOGRAD else cell, "--set", f"model.hidden={hidden}",
+    extra = VARIANT_SET.get(cell, [])
+    cmd = [a.bin, "bench", "--json", "--cell", BASE_CELL[cell], "--set", f"model.hidden={hidden}",
            *extra, "--height", str(h), "--width", str(w),
            "--steps", str(t), "--samples", str(b), "--threads", str(threads), "--iterations", str(it), "--warmup", str(wu)]
     return run_json(cmd)
@@ -246,6 +253,7 @@ def main():
     ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch peer entirely")
     ap.add_argument("--no-scaling", action="store_true", help="skip the 2-rank training run")
     ap.add_argument("--no-winograd", action="store_true", help="skip the Winograd ConvLSTM row")
+    ap.add_argument("--no-recompute", action="store_true", help="skip the FAConvLSTM recompute_gates row")
     ap.add_argument("--sgemm-size", type=int, default=2048)
     ap.add_argument("--scaling-steps", type=int, default=100)  # as bench_scaling.py: short runs let one hiccup decide
     ap.add_argument("--synth-times", type=int, default=64)
@@ -275,12 +283,12 @@ def main():
             f"OpenBLAS {sg_runs[t][0]['blas_core']}")
 
     modes = [] if a.no_torch else (["eager"] if a.no_compile else ["eager", "compile"])
-    cells = ["faconvlstm", "convlstm"] + ([] if a.no_winograd else [WINOGRAD])
+    cells = ["faconvlstm", "convlstm"] + ([] if a.no_winograd else [WINOGRAD]) + ([] if a.no_recompute else [RECOMPUTE])
     steal0 = host_steal()
     for cfg in configs:
         # Every round runs every thread count, so a slow phase of the host (a
         # neighbour on the other vCPU, minutes long) falls on both, not on one.
-        runs = {t: {(cell, impl): [] for cell in cells for impl in ["swift"] + ([] if cell == WINOGRAD else modes)}
+        runs = {t: {(cell, impl): [] for cell in cells for impl in ["swift"] + ([] if cell in VARIANT_SET else modes)}
                 for t in threads}
         round_sgemm = {t: [] for t in threads}   # each thread count's sgemm run of every round, for the paired % sgemm
         for rnd in range(rounds[cfg]):
@@ -289,7 +297,7 @@ def main():
                 round_sgemm[t].append(sg_runs[t][-1])
                 for cell in cells:
                     runs[t][(cell, "swift")].append(swift_bench(a, cell, cfg, t))
-                    for m in modes if cell != WINOGRAD else []:
+                    for m in modes if cell not in VARIANT_SET else []:
                         runs[t][(cell, m)].append(torch_bench(a, cell, cfg, t, m))
             log(f"  {cfg}: round {rnd + 1}/{rounds[cfg]} done ({', '.join(map(str, threads))} thread(s))")
         for t in threads:
@@ -314,7 +322,7 @@ def main():
                     row["gflops_vs_sgemm"] = paired([flop_per_step / ms * 1e-6 if ms else None for ms in round_ms[(cell, "swift")]],
                                                     [s["gflops_median"] if s else None for s in round_sgemm[t]])
                 for m in modes:
-                    peer = "convlstm" if cell == WINOGRAD else cell   # the peer runs the model's direct convolution
+                    peer = BASE_CELL[cell]   # the peer runs the model as defined (direct convolution, gates held)
                     tr = [r for r in runs[t][(peer, m)] if r]
                     if tr:
                         tm = med([r["ms_per_step"] for r in tr])
@@ -329,7 +337,7 @@ def main():
                             row["compile_first_step_s"] = max(r.get("first_step_seconds", 0) for r in tr)
                 report["rows"].append(row)
             fa = [r for r in report["rows"] if r["config"] == cfg and r["threads"] == t and r["cell"] == "faconvlstm"][-1]
-            for conv in cells[1:]:
+            for conv in [c for c in cells if BASE_CELL[c] == "convlstm"]:
                 cv = [r for r in report["rows"] if r["config"] == cfg and r["threads"] == t and r["cell"] == conv][-1]
                 if "swift_ms" in fa and "swift_ms" in cv:
                     # on the FA row against the model's ConvLSTM; on the Winograd row, the FA against it
@@ -397,7 +405,8 @@ def print_table(rep, modes):
           "`faconvlstm describe` does, % sgemm against the sgemm run of the same round at the same threads; "
           "x eager, x compile, FA/Conv and % sgemm are medians of per-round ratios; Conv W = the ConvLSTM with "
           "conv_algorithm = winograd (fewer multiplies than the FLOPs counted, so its GFLOP/s are an effective rate; "
-          "x eager against the peer's ConvLSTM; its FA/Conv = FA step / Conv W step); RSS = peak (VmHWM); "
+          "x eager against the peer's ConvLSTM; its FA/Conv = FA step / Conv W step); FA R = the FAConvLSTM with "
+          "recompute_gates = true (x eager against the peer's FAConvLSTM); RSS = peak (VmHWM); "
           "base = RSS before the model is built (Swift runtime, Foundation, OpenBLAS: fixed); "
           "est = MemoryEstimate (parameters, gradients, AdamW, activations, scratch).")
     print("the same ratios as ratios of the medians: " + "; ".join(
@@ -409,7 +418,7 @@ def print_table(rep, modes):
                     if key in r)
         for r in rep["rows"]))
     def round_ms(r):
-        keys = ["swift_runs_ms"] + ([] if r["cell"] == WINOGRAD else [f"{mo}_runs_ms" for mo in modes])
+        keys = ["swift_runs_ms"] + ([] if r["cell"] in VARIANT_SET else [f"{mo}_runs_ms" for mo in modes])
         return " / ".join(" ".join(fmt(x) for x in r[k]) for k in keys if k in r)
     print("ms/step of every round (faconvlstm / " + " / ".join(modes) + "): "
           + "; ".join(f"{r['config']} {r['threads']} thr {LABELS[r['cell']]} {round_ms(r)}" for r in rep["rows"]))

@@ -8,7 +8,11 @@ extension Bench {
     /// configured model and window (N = B H W columns): whole-step timings on a
     /// shared machine cannot resolve a few percent, a kernel in a loop can.
     ///   gates-forward   fusedGatesForward: G = Wg Mt (per channel and chunk) + the gate math
-    ///   gates-backward  lstmGatesBackward with the cached tanh(C_t)
+    ///   gates-backward  lstmGatesBackward with the cached tanh(C_t), from stored gates,
+    ///                   by the cell's column chunks (gateChunk) into a chunk-sized dG
+    ///   gates-recompute the same, the chunk's gates recomputed from Mt first
+    ///                   (fusedGatesRecompute) and dG written over them
+    ///   gate-chunk      the cell's chunk loop: gates-backward, then dWg += dG Mt^T and dMt = Wg^T dG
     /// --warmup untimed and --iterations timed rounds of 20 calls; median and best ms per call.
     func runKernel(_ name: String) throws {
         let c = try model.resolve()
@@ -31,19 +35,46 @@ extension Bench {
                 fusedGatesForward(gates: gates, c: cT, h: hT, cPrev: cPrev, mt: mt, wg: wg, bias: bias, pi: peep, pf: peep + ch,
                                   po: peep + 2 * ch, channels: ch, rank: r, n: n, tanhC: tanhC)
             }
-        case "gates-backward":
+        case "gates-backward", "gates-recompute":
             fusedGatesForward(gates: gates, c: cT, h: hT, cPrev: cPrev, mt: mt, wg: wg, bias: bias, pi: peep, pf: peep + ch,
                               po: peep + 2 * ch, channels: ch, rank: r, n: n, tanhC: tanhC)
             let dC0 = buffer(ch * n, 0, 0)
             dC0.update(from: dC, count: ch * n)
+            let recompute = name == "gates-recompute"
             call = {
                 dC.update(from: dC0, count: ch * n)   // the kernel overwrites dC: same input every call
-                lstmGatesBackward(dG: dG, dC: dC, dH: dH, gates: gates, c: cT, cPrev: cPrev, pi: peep, pf: peep + ch, po: peep + 2 * ch,
-                                  dpi: dBias + 4 * ch, dpf: dBias + 5 * ch, dpo: dBias + 6 * ch, dBias: dBias,
-                                  channels: ch, count: n, ld: n, tanhC: tanhC)
+                for j0 in stride(from: 0, to: n, by: gateChunk) {
+                    let len = min(gateChunk, n - j0)
+                    if recompute {
+                        fusedGatesRecompute(gates: dG, ldGates: len, cPrev: cPrev + j0, ld: n, mt: mt + j0, ldMt: n, wg: wg, bias: bias,
+                                            pi: peep, pf: peep + ch, po: peep + 2 * ch, channels: ch, rank: r, count: len)
+                    }
+                    lstmGatesBackward(dG: dG, dC: dC + j0, dH: dH + j0, gates: recompute ? dG : gates + j0, c: cT + j0,
+                                      cPrev: cPrev + j0, pi: peep, pf: peep + ch, po: peep + 2 * ch,
+                                      dpi: dBias + 4 * ch, dpf: dBias + 5 * ch, dpo: dBias + 6 * ch, dBias: dBias,
+                                      channels: ch, count: len, ld: n, ldG: len, ldGates: recompute ? len : n, tanhC: tanhC + j0)
+                }
+            }
+        case "gate-chunk":
+            // the cell's whole chunk loop: the gate backward, then dWg += dG Mt^T and dMt = Wg^T dG
+            fusedGatesForward(gates: gates, c: cT, h: hT, cPrev: cPrev, mt: mt, wg: wg, bias: bias, pi: peep, pf: peep + ch,
+                              po: peep + 2 * ch, channels: ch, rank: r, n: n, tanhC: tanhC)
+            let dC0 = buffer(ch * n, 0, 0), dWg = buffer(4 * ch * r, 0, 0), dMt = buffer(r * n, 0, 0)
+            dC0.update(from: dC, count: ch * n)
+            call = {
+                dC.update(from: dC0, count: ch * n)
+                for j0 in stride(from: 0, to: n, by: gateChunk) {
+                    let len = min(gateChunk, n - j0), ldG = len
+                    lstmGatesBackward(dG: dG, dC: dC + j0, dH: dH + j0, gates: gates + j0, c: cT + j0,
+                                      cPrev: cPrev + j0, pi: peep, pf: peep + ch, po: peep + 2 * ch,
+                                      dpi: dBias + 4 * ch, dpf: dBias + 5 * ch, dpo: dBias + 6 * ch, dBias: dBias,
+                                      channels: ch, count: len, ld: n, ldG: ldG, tanhC: tanhC + j0)
+                    gemmLongK(m: 4 * ch, n: r, k: len, alpha: 1, a: dG, lda: ldG, b: mt + j0, ldb: n, beta: 1, c: dWg, ldc: r)
+                    gemmWide(transA: true, m: r, n: len, k: 4 * ch, alpha: 1, a: wg, lda: r, b: dG, ldb: ldG, beta: 0, c: dMt + j0, ldc: n)
+                }
             }
         default:
-            throw ValidationError("--kernel: unknown kernel '\(name)' (gates-forward, gates-backward)")
+            throw ValidationError("--kernel: unknown kernel '\(name)' (gates-forward, gates-backward, gates-recompute, gate-chunk)")
         }
         let clock = ContinuousClock()
         var times: [Double] = []

@@ -16,6 +16,20 @@ final class NetworkTests: XCTestCase {
         return c
     }
 
+    /// One forward and backward of a fresh network (seeds 8, 9, 10) on a random
+    /// batch of 3 samples x 5 steps: the loss, and the network with its gradients.
+    static func forwardBackward<T: KernelScalar>(_ type: T.Type, _ config: ModelConfig, height: Int, width: Int)
+        -> (loss: Double, net: Network<T>) {
+        let net = Network<T>(config: config, maxSamples: 3, steps: 5, height: height, width: width)
+        net.initialize(seed: 8)
+        net.layout.randomizeZeroInitialized(net.params, seed: 9)
+        let batch = Batch<T>.random(samples: 3, steps: 5, channels: config.channels, height: height, width: width, seed: 10)
+        net.zeroGradients()
+        let loss = net.forward(batch)
+        net.backward(scale: 1 / T(batch.lossDenominator(config.objective)))
+        return (Double(loss), net)
+    }
+
     /// conv_algorithm = winograd computes the same ConvLSTM as im2col: same loss and
     /// gradients in Float64 to rounding (1e-12 relative), on an odd-sided tile (7 x 5)
     /// and with a second sample block; in Float32 the loss within 1e-5 relative.
@@ -25,14 +39,8 @@ final class NetworkTests: XCTestCase {
         var w = c
         w.convAlgorithm = .winograd
         func run<T: KernelScalar>(_ type: T.Type, _ config: ModelConfig) -> (Double, [Double], scratch: Int) {
-            let net = Network<T>(config: config, maxSamples: 3, steps: 5, height: 7, width: 5)
-            net.initialize(seed: 8)
-            net.layout.randomizeZeroInitialized(net.params, seed: 9)
-            let batch = Batch<T>.random(samples: 3, steps: 5, channels: 3, height: 7, width: 5, seed: 10)
-            net.zeroGradients()
-            let loss = net.forward(batch)
-            net.backward(scale: 1 / T(batch.lossDenominator(config.objective)))
-            return (Double(loss), net.grads.map { Double($0) }, net.scratchElements)
+            let (loss, net) = Self.forwardBackward(type, config, height: 7, width: 5)
+            return (loss, net.grads.map { Double($0) }, net.scratchElements)
         }
         let (li, gi, si) = run(Double.self, c), (lw, gw, sw) = run(Double.self, w)
         XCTAssertNotEqual(si, sw, "the two networks must hold different buffers: one cell ran im2col, the other Winograd")
@@ -57,13 +65,7 @@ final class NetworkTests: XCTestCase {
         var r = c
         r.recomputeGates = true
         func run(_ config: ModelConfig) -> (Double, [UInt32], cache: Int) {
-            let net = Network<Float>(config: config, maxSamples: 3, steps: 5, height: 23, width: 29)
-            net.initialize(seed: 8)
-            net.layout.randomizeZeroInitialized(net.params, seed: 9)
-            let batch = Batch<Float>.random(samples: 3, steps: 5, channels: 3, height: 23, width: 29, seed: 10)
-            net.zeroGradients()
-            let loss = net.forward(batch)
-            net.backward(scale: 1 / Float(batch.lossDenominator(config.objective)))
+            let (loss, net) = Self.forwardBackward(Float.self, config, height: 23, width: 29)
             return (loss, net.grads.map(\.bitPattern) + net.inputGradients.map(\.bitPattern), net.cacheElements)
         }
         let (ls, gs, cs) = run(c), (lr, gr, cr) = run(r)

@@ -9,10 +9,10 @@
 //
 // The FAConvLSTM caches tanh(C_t) from the forward (`tanhC`), so its backward
 // reads it instead of recomputing it: an exponential and a division per element
-// traded for Ch x N floats a step. Its four gate activations go the other way:
-// the backward recomputes them from Mt, chunk by chunk (`fusedGatesRecompute`),
-// which costs a [4Ch, r] x [r, N] product and the gate math again but saves a
-// [4Ch, N] cache per step, written once and read once through memory.
+// traded for Ch x N floats a step. With `recompute_gates` its four gate
+// activations go the other way: the backward recomputes them from Mt, chunk by
+// chunk (`fusedGatesRecompute`), the [4Ch, r] x [r, N] product and the gate math
+// again, instead of holding a [4Ch, N] cache per step (less memory, more time).
 //
 // Float runs SIMD16 (AVX-512) code over 16 columns at a time; everything else
 // (Double, column tails) runs the scalar reference, the same formulas in the
@@ -160,8 +160,8 @@ private func lstmGatesForwardFloat(
 /// FAConvLSTM steps 4-5 fused: G = Wg Mt (+ bias) computed per channel and column
 /// chunk into a [4, 256] scratch in L1, then the peephole update; writes C_t, H_t,
 /// tanh(C_t) to `tanhC` where given and (i, f, tanh g, o) to `gates` where given
-/// (rows of `n` columns). The FAConvLSTM stores no gates: its backward
-/// recomputes them (`fusedGatesRecompute`).
+/// (rows of `n` columns). With recompute_gates the FAConvLSTM passes no
+/// `gates`, and its backward recomputes them (`fusedGatesRecompute`).
 /// mt [r, ldMt] (ldMt nil: n): a row
 /// stride that is not a multiple of 4 KB keeps a chunk of Mt's rows in
 /// different L1 sets (at n 4096 its 16 rows would share the same ones).

@@ -48,7 +48,7 @@ final class FAConvLSTMCell<T: KernelScalar> {
     // Caches, one slot per step t (slot stride = channels * Nmax or channels * Bmax).
     let cU, cM, cC, cH: UnsafeMutablePointer<T>           // [T, r|r|Ch|Ch, Nmax]
     let cGates: UnsafeMutablePointer<T>?                  // [T, 4Ch, Nmax] (i, f, tanh g, o); nil with recompute_gates
-    let cTanhC: UnsafeMutablePointer<T>                   // [T, Ch, Nmax] tanh C_t: the backward's and Hpre's, not recomputed
+    let cTanhC: UnsafeMutablePointer<T>                   // [T, Ch, Nmax] tanh C_t: the gate backward's, not recomputed
     let cSq, cZ1, cEx: UnsafeMutablePointer<T>            // [T, r|q|r, Bmax]
     // Attention caches, one slot per attended step.
     let cHpre, cQ, cK, cV, cY: UnsafeMutablePointer<T>    // [A, Ch|dk|dk|Ch|Ch, Nmax]
@@ -196,8 +196,8 @@ final class FAConvLSTMCell<T: KernelScalar> {
         // 4. G = Wg Mt + bg and 5. the peephole LSTM update, fused: G is computed
         //    in registers block by block (Kernels/Gates.swift) and never stored;
         //    the gates are, unless the backward recomputes them.
-        fusedGatesForward(gates: cGates.map { slot($0, t, 4 * ch) }, c: cT, h: hT, cPrev: cPrev, mt: mt, wg: wg, bias: bg, pi: pi, pf: pf, po: po,
-                          channels: ch, rank: r, n: n, ldMt: ldm, tanhC: tanhC)
+        fusedGatesForward(gates: cGates.map { slot($0, t, 4 * ch) }, c: cT, h: hT, cPrev: cPrev, mt: mt, wg: wg, bias: bg,
+                          pi: pi, pf: pf, po: po, channels: ch, rank: r, n: n, ldMt: ldm, tanhC: tanhC)
 
         // 6. axial attention at t mod s == 0: H_t <- H_t + gamma Wo (R + Cc)
         if let a = attentionSlot(step: t) {

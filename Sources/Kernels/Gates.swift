@@ -20,6 +20,8 @@
 // itself, one channel's four rows over a column chunk at a time into an L1-sized
 // scratch, so the [4Ch, n] gate pre-activations never go to memory.
 
+import COpenBLAS
+
 typealias F16 = SIMD16<Float>
 
 // MARK: - SIMD16 transcendental functions (lane by lane the same operations as fastExpFloat)
@@ -28,11 +30,16 @@ typealias F16 = SIMD16<Float>
 /// every input but NaN (which gives exp(-87.3) here, NaN there).
 @inline(__always)
 public func fastExp16(_ x0: SIMD16<Float>) -> SIMD16<Float> {
-    // pointwiseMin/Max compile to vminps/vmaxps (`clamped` and `replacing(with:where:)`
-    // compile to per-lane branches or split vectors). They map a NaN to a bound
-    // (IEEE maxNum), where the scalar min(max()) keeps it: the callers restore
-    // NaN propagation (gateMath16), so a NaN still makes a NaN loss.
+    // vmaxps / vminps (`clamped` and `replacing(with:where:)` compile to per-lane
+    // branches or split vectors; with AVX-512 a C function that is always inlined,
+    // see COpenBLAS/shim.h). They map a NaN to a bound (IEEE maxNum), where the
+    // scalar min(max()) keeps it: the callers restore NaN propagation (gateMath16),
+    // so a NaN still makes a NaN loss.
+    #if FACONVLSTM_AVX512
+    let x = faconv_clamp16(x0, F16(repeating: -87.3), F16(repeating: 88.7))
+    #else
     let x = pointwiseMin(pointwiseMax(x0, F16(repeating: -87.3)), F16(repeating: 88.7))
+    #endif
     let shifted = F16(repeating: 12_583_039).addingProduct(x, F16(repeating: 1.442_695_04))
     let n = shifted - 12_583_039
     var r = x.addingProduct(n, F16(repeating: -0.693_359_375))
@@ -121,14 +128,23 @@ public func lstmGatesForwardReference<T: KernelScalar>(
 @inline(__always)
 func gateMath16(_ gi: F16, _ gf: F16, _ gg: F16, _ go: F16, _ cp: F16, _ pic: Float, _ pfc: Float, _ poc: Float)
     -> (i: F16, f: F16, g: F16, o: F16, c: F16, h: F16, tanhC: F16) {
+    let a = gateActivations16(gi, gf, gg, go, cp, pic, pfc, poc)
+    let tc = tanh16(a.c)
+    return (a.i + a.nan, a.f + a.nan, a.g + a.nan, a.o + a.nan, a.c + a.nan, a.o * tc + a.nan, tc + a.nan)
+}
+
+/// gateMath16 up to o, before the NaN term (`nan`, 0 or NaN per lane) is added:
+/// what the backward's recompute of the gates needs (no tanh C_t).
+@inline(__always)
+func gateActivations16(_ gi: F16, _ gf: F16, _ gg: F16, _ go: F16, _ cp: F16, _ pic: Float, _ pfc: Float, _ poc: Float)
+    -> (i: F16, f: F16, g: F16, o: F16, c: F16, nan: F16) {
     let nan = (gi + gf + gg + go + cp) * 0
     let iv = sigmoid16(gi + pic * cp)
     let fv = sigmoid16(gf + pfc * cp)
     let gv = tanh16(gg)
     let cv = fv * cp + iv * gv
     let ov = sigmoid16(go + poc * cv)
-    let tc = tanh16(cv)
-    return (iv + nan, fv + nan, gv + nan, ov + nan, cv + nan, ov * tc + nan, tc + nan)
+    return (iv, fv, gv, ov, cv, nan)
 }
 
 private func lstmGatesForwardFloat(
@@ -266,6 +282,20 @@ private func fusedGatesFloat(
                 let bi = F16(repeating: bias[c]), bf = F16(repeating: bias[ch + c])
                 let bgg = F16(repeating: bias[2 * ch + c]), bo = F16(repeating: bias[3 * ch + c])
                 var j = j0
+                if let gates, cT == nil {
+                    // the backward's recompute: the four gates only (no tanh C_t)
+                    let gi = gates + c * ldGates, gf = gates + (ch + c) * ldGates
+                    let gg = gates + (2 * ch + c) * ldGates, go = gates + (3 * ch + c) * ldGates
+                    while j < j1 {
+                        let q = g4 + (j - j0)
+                        let v = gateActivations16(load16(q) + bi, load16(q + fusedGateChunk) + bf, load16(q + 2 * fusedGateChunk) + bgg,
+                                                  load16(q + 3 * fusedGateChunk) + bo, load16(cp + j), pic, pfc, poc)
+                        store16(v.i + v.nan, gi + j); store16(v.f + v.nan, gf + j)
+                        store16(v.g + v.nan, gg + j); store16(v.o + v.nan, go + j)
+                        j += 16
+                    }
+                    continue
+                }
                 while j < j1 {
                     let q = g4 + (j - j0)
                     let v = gateMath16(load16(q) + bi, load16(q + fusedGateChunk) + bf, load16(q + 2 * fusedGateChunk) + bgg,

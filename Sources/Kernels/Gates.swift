@@ -31,11 +31,11 @@ typealias F16 = SIMD16<Float>
 @inline(__always)
 public func fastExp16(_ x0: SIMD16<Float>) -> SIMD16<Float> {
     // vmaxps / vminps (`clamped` and `replacing(with:where:)` compile to per-lane
-    // branches or split vectors; with AVX-512 a C function that is always inlined,
+    // branches or split vectors; on x86-64 a C function that is always inlined,
     // see COpenBLAS/shim.h). They map a NaN to a bound (IEEE maxNum), where the
     // scalar min(max()) keeps it: the callers restore NaN propagation (gateMath16),
     // so a NaN still makes a NaN loss.
-    #if FACONVLSTM_AVX512
+    #if arch(x86_64)
     let x = faconv_clamp16(x0, F16(repeating: -87.3), F16(repeating: 88.7))
     #else
     let x = pointwiseMin(pointwiseMax(x0, F16(repeating: -87.3)), F16(repeating: 88.7))

@@ -35,12 +35,12 @@ extension Bench {
                 fusedGatesForward(gates: gates, c: cT, h: hT, cPrev: cPrev, mt: mt, wg: wg, bias: bias, pi: peep, pf: peep + ch,
                                   po: peep + 2 * ch, channels: ch, rank: r, n: n, tanhC: tanhC)
             }
-        case "gates-backward", "gates-recompute":
+        case "gates-backward", "gates-recompute", "gate-chunk":
             fusedGatesForward(gates: gates, c: cT, h: hT, cPrev: cPrev, mt: mt, wg: wg, bias: bias, pi: peep, pf: peep + ch,
                               po: peep + 2 * ch, channels: ch, rank: r, n: n, tanhC: tanhC)
-            let dC0 = buffer(ch * n, 0, 0)
+            let dC0 = buffer(ch * n, 0, 0), dWg = buffer(4 * ch * r, 0, 0), dMt = buffer(r * n, 0, 0)
             dC0.update(from: dC, count: ch * n)
-            let recompute = name == "gates-recompute"
+            let recompute = name == "gates-recompute", products = name == "gate-chunk"
             call = {
                 dC.update(from: dC0, count: ch * n)   // the kernel overwrites dC: same input every call
                 for j0 in stride(from: 0, to: n, by: gateChunk) {
@@ -53,24 +53,11 @@ extension Bench {
                                       cPrev: cPrev + j0, pi: peep, pf: peep + ch, po: peep + 2 * ch,
                                       dpi: dBias + 4 * ch, dpf: dBias + 5 * ch, dpo: dBias + 6 * ch, dBias: dBias,
                                       channels: ch, count: len, ld: n, ldG: len, ldGates: recompute ? len : n, tanhC: tanhC + j0)
-                }
-            }
-        case "gate-chunk":
-            // the cell's whole chunk loop: the gate backward, then dWg += dG Mt^T and dMt = Wg^T dG
-            fusedGatesForward(gates: gates, c: cT, h: hT, cPrev: cPrev, mt: mt, wg: wg, bias: bias, pi: peep, pf: peep + ch,
-                              po: peep + 2 * ch, channels: ch, rank: r, n: n, tanhC: tanhC)
-            let dC0 = buffer(ch * n, 0, 0), dWg = buffer(4 * ch * r, 0, 0), dMt = buffer(r * n, 0, 0)
-            dC0.update(from: dC, count: ch * n)
-            call = {
-                dC.update(from: dC0, count: ch * n)
-                for j0 in stride(from: 0, to: n, by: gateChunk) {
-                    let len = min(gateChunk, n - j0), ldG = len
-                    lstmGatesBackward(dG: dG, dC: dC + j0, dH: dH + j0, gates: gates + j0, c: cT + j0,
-                                      cPrev: cPrev + j0, pi: peep, pf: peep + ch, po: peep + 2 * ch,
-                                      dpi: dBias + 4 * ch, dpf: dBias + 5 * ch, dpo: dBias + 6 * ch, dBias: dBias,
-                                      channels: ch, count: len, ld: n, ldG: ldG, tanhC: tanhC + j0)
-                    gemmLongK(m: 4 * ch, n: r, k: len, alpha: 1, a: dG, lda: ldG, b: mt + j0, ldb: n, beta: 1, c: dWg, ldc: r)
-                    gemmWide(transA: true, m: r, n: len, k: 4 * ch, alpha: 1, a: wg, lda: r, b: dG, ldb: ldG, beta: 0, c: dMt + j0, ldc: n)
+                    if products {
+                        gemmLongK(m: 4 * ch, n: r, k: len, alpha: 1, a: dG, lda: len, b: mt + j0, ldb: n, beta: 1, c: dWg, ldc: r)
+                        gemmWide(transA: true, m: r, n: len, k: 4 * ch, alpha: 1, a: wg, lda: r, b: dG, ldb: len, beta: 0,
+                                 c: dMt + j0, ldc: n)
+                    }
                 }
             }
         default:

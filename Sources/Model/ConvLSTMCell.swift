@@ -27,7 +27,8 @@ import Kernels
 // adjoint scatter of a block run while its buffers are still in cache,
 // instead of streaming a [K, B H W] matrix (9.4 MB at K 576, N 4096) through
 // memory several times per step. Padding is per sample, so a block is self-contained
-// except that the backward scatter adds into neighbouring rows (dInput, dHrec are zeroed first).
+// except that the backward scatter adds into neighbouring rows (of dInput, zeroed first,
+// and of dHPrev, which already holds step t-1's gradient from above).
 // Cached per step t (per sample 6 Ch P floats): the gate activations
 // (sigma i, sigma f, tanh g, sigma o), C_t, H_t. V (or the im2col matrix) is rebuilt
 // in backward from X_t and H_{t-1} (both held anyway).
@@ -43,6 +44,10 @@ func convLSTMTileRows(height: Int, width: Int) -> Int {
     let tiles = winogradTiles(height: height, width: width)
     return max(1, min(tiles.rows, 256 / tiles.cols))
 }
+
+/// Whether layer l of L keeps a copy of dH in backward: a middle layer's dInput
+/// and dH share one buffer (Network), which the scatter into dInput overwrites.
+func convLSTMCopiesDH(layer l: Int, of layers: Int) -> Bool { l > 0 && l < layers - 1 }
 
 /// Whether the cell runs its convolutions as Winograd F(2x2, 3x3) or im2col
 /// (`conv_algorithm`; validation allows Winograd with k = 3 only).
@@ -68,8 +73,12 @@ final class ConvLSTMCell<T: KernelScalar> {
     let tv: UnsafeMutablePointer<T>               // [16, Cin + Ch, tiles] V of a block (planes padded); dV in backward
     let tm: UnsafeMutablePointer<T>               // [16, 4Ch, tiles] M of a block (planes padded); dM in backward
     let tu, dtu: UnsafeMutablePointer<T>          // [16, 4Ch, Cin + Ch] U = G Wcat G^T and its gradient
-    let dHrec, dC: UnsafeMutablePointer<T>        // [Ch, Nmax]
+    let dC: UnsafeMutablePointer<T>               // [Ch, Nmax]
     let dG: UnsafeMutablePointer<T>               // [4Ch, Nmax]
+    // [Ch, Nmax] in a middle layer (0 < l < L-1), else empty: there dInput is dH's own
+    // buffer, and the scatter into dInput would overwrite dH of blocks not yet read.
+    let dHCopy: UnsafeMutablePointer<T>
+    let copiesDH: Bool
 
     init(layer l: Int, config c: ModelConfig, geometry: Geometry, views v: ParameterViews<T>, arena: Arena<T>) {
         geo = geometry
@@ -97,9 +106,10 @@ final class ConvLSTMCell<T: KernelScalar> {
         tm = arena.make(winogradSize * 16 * winogradPlaneStride(rows: 4 * ch, tiles: tiles), .scratch)
         tu = arena.make(winogradSize * 16 * 4 * ch * (cin + ch), .scratch)
         dtu = arena.make(winogradSize * 16 * 4 * ch * (cin + ch), .scratch)
-        dHrec = arena.make(ch * n, .scratch)
         dC = arena.make(ch * n, .scratch)
         dG = arena.make(4 * ch * n, .scratch)
+        copiesDH = convLSTMCopiesDH(layer: l, of: c.layers)
+        dHCopy = arena.make(copiesDH ? ch * n : 0, .scratch)
     }
 
     @inline(__always) private func slot(_ base: UnsafeMutablePointer<T>, _ t: Int, _ rows: Int) -> UnsafeMutablePointer<T> {
@@ -190,19 +200,23 @@ final class ConvLSTMCell<T: KernelScalar> {
 
     func beginBackward(samples b: Int) {
         let n = b * geo.positions
-        dHrec.initialize(repeating: 0, count: ch * n)
         dC.initialize(repeating: 0, count: ch * n)
         if winograd { dtu.initialize(repeating: 0, count: 16 * 4 * ch * (cin + ch)) } else { dwcat.initialize(repeating: 0, count: 4 * ch * kcat) }
     }
 
-    func backward(step t: Int, dH: UnsafeMutablePointer<T>, dInput: UnsafeMutablePointer<T>?,
-                  input x: UnsafePointer<T>, samples b: Int) {
+    func backward(step t: Int, dH: UnsafeMutablePointer<T>, dHPrev: UnsafeMutablePointer<T>?,
+                  dInput: UnsafeMutablePointer<T>?, input x: UnsafePointer<T>, samples b: Int) {
         let n = b * geo.positions, h = geo.height, w = geo.width
+        var dH = dH
+        if let dInput, dInput == dH {
+            precondition(copiesDH, "dInput aliases dH outside a middle layer")
+            dHCopy.update(from: dH, count: ch * n)
+            dH = dHCopy
+        }
         let gates = slot(cGates, t, 4 * ch), cT = slot(cC, t, ch)
         let cPrev: UnsafePointer<T> = t > 0 ? UnsafePointer(slot(cC, t - 1, ch)) : UnsafePointer(zeros)
         let kc = cin + ch
-        // dHrec is consumed here and refilled by this step's scatter (which adds across blocks)
-        for i in 0 ..< ch * n { dH[i] += dHrec[i]; dHrec[i] = 0 }
+        // this step's scatter adds d H_{t-1} (through Wh) into dHPrev, across blocks
         dInput?.initialize(repeating: 0, count: cin * n)
         forEachBlock(samples: b) { s, y0, y1, j, m in
             lstmGatesBackward(dG: dG + j, dC: dC + j, dH: dH + j, gates: gates + j, c: cT + j, cPrev: cPrev + j,
@@ -228,8 +242,8 @@ final class ConvLSTMCell<T: KernelScalar> {
                     winogradInputTransformAdjointAdd(dInput, tv, planeStride: vPlane, channels: cin, samples: b, sample: s,
                                                      height: h, width: w, tileRows: ty0, ty1)
                 }
-                if t > 0 {
-                    winogradInputTransformAdjointAdd(dHrec, tv + cin * tiles, planeStride: vPlane, channels: ch, samples: b,
+                if t > 0, let dHPrev {
+                    winogradInputTransformAdjointAdd(dHPrev, tv + cin * tiles, planeStride: vPlane, channels: ch, samples: b,
                                                      sample: s, height: h, width: w, tileRows: ty0, ty1)
                 }
             } else {
@@ -245,8 +259,8 @@ final class ConvLSTMCell<T: KernelScalar> {
                 if let dInput {
                     col2imAddBlock(dInput, col, channels: cin, samples: b, sample: s, height: h, width: w, rows: y0, y1, kernel: k)
                 }
-                if t > 0 {
-                    col2imAddBlock(dHrec, col + kx * m, channels: ch, samples: b, sample: s, height: h, width: w,
+                if t > 0, let dHPrev {
+                    col2imAddBlock(dHPrev, col + kx * m, channels: ch, samples: b, sample: s, height: h, width: w,
                                    rows: y0, y1, kernel: k)
                 }
             }

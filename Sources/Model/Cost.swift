@@ -71,7 +71,7 @@ public struct MemoryEstimate: Equatable, Sendable {
                 let a = c.attnStride > 0 ? t / c.attnStride : 0
                 cache += t * ((2 * r + (c.recomputeGates ? 3 : 7) * ch) * n + (2 * r + q) * b)
                 cache += a * ((2 * dk + 3 * ch) * n + b * p * (w + h))
-                scratch += ch * n + r * mtStride(columns: n) + q * b + 2 * ch * n + 4 * ch * min(gateChunk, n) + 2 * r * n + (2 * r + q) * b
+                scratch += ch * n + r * mtStride(columns: n) + q * b + ch * n + 4 * ch * min(gateChunk, n) + 2 * r * n + (2 * r + q) * b
                 let pad = (c.dilations.max() ?? 1) * (c.kernel - 1) / 2
                 scratch += 2 * r * b * (h + 2 * pad) * (w + 2 * pad)   // zero-padded U and dM
                 if a > 0 {
@@ -81,7 +81,8 @@ public struct MemoryEstimate: Equatable, Sendable {
             case .convlstm:
                 let k = c.kernel
                 cache += t * 6 * ch * n
-                scratch += ch * n + 6 * ch * n   // zeros | dHrec, dC, dG
+                scratch += ch * n + 5 * ch * n   // zeros | dC, dG
+                scratch += convLSTMCopiesDH(layer: l, of: c.layers) ? ch * n : 0
                 if convLSTMUsesWinograd(c) {
                     // V, M of a block of tiles; U, dU
                     let tiles = convLSTMTileRows(height: h, width: w) * winogradTiles(height: h, width: w).cols
@@ -99,9 +100,9 @@ public struct MemoryEstimate: Equatable, Sendable {
         // decoder: s, sh, prediction, dPred | F, dF, ds, dsh
         cache += 2 * t * ch * b + 2 * t * v * n
         scratch += 2 * ch * n + 2 * t * ch * b
-        // network: input frames | input gradients, gradients between layers, dTop
+        // network: input frames | input gradients, gradients between layers, dTop (two steps)
         cache += t * v * n
-        scratch += t * v * n + (c.layers > 1 ? t * ch * n : 0) + ch * n
+        scratch += t * v * n + (c.layers > 1 ? t * ch * n : 0) + 2 * ch * n
         return (cache, scratch)
     }
 }

@@ -60,7 +60,7 @@ final class FAConvLSTMCell<T: KernelScalar> {
     let ldm: Int
     let a1: UnsafeMutablePointer<T>         // [q, Bmax] relu(z1)
     let attnScratch: UnsafeMutablePointer<T>
-    let dHrec, dC: UnsafeMutablePointer<T>  // [Ch, Nmax] recurrent gradients
+    let dC: UnsafeMutablePointer<T>         // [Ch, Nmax] recurrent gradient of C
     let dG: UnsafeMutablePointer<T>         // [4Ch, len] of the current column chunk (len <= gateChunk), contiguous
                                             // (with recompute_gates first the chunk's gates, then in place their gradient)
     let dMt, dU: UnsafeMutablePointer<T>    // [r, Nmax]
@@ -117,7 +117,6 @@ final class FAConvLSTMCell<T: KernelScalar> {
         let needAttn = attended > 0
         attnScratch = arena.make(needAttn ? max(axialAttentionForwardScratch(dk: dk, cv: ch, n: n, height: h, width: w),
                                                 axialAttentionBackwardScratch(dk: dk, cv: ch, n: n, height: h, width: w)) : 0, .scratch)
-        dHrec = arena.make(ch * n, .scratch)
         dC = arena.make(ch * n, .scratch)
         dG = arena.make(4 * ch * min(gateChunk, n), .scratch)
         dMt = arena.make(r * n, .scratch)
@@ -218,16 +217,12 @@ final class FAConvLSTMCell<T: KernelScalar> {
 
     func beginBackward(samples b: Int) {
         let n = b * geo.positions
-        dHrec.initialize(repeating: 0, count: ch * n)
         dC.initialize(repeating: 0, count: ch * n)
     }
 
-    func backward(step t: Int, dH dHext: UnsafeMutablePointer<T>, dInput: UnsafeMutablePointer<T>?,
-                  input x: UnsafePointer<T>, samples b: Int) {
+    func backward(step t: Int, dH: UnsafeMutablePointer<T>, dHPrev: UnsafeMutablePointer<T>?,
+                  dInput: UnsafeMutablePointer<T>?, input x: UnsafePointer<T>, samples b: Int) {
         let p = geo.positions, n = b * p
-        let dH = dHext
-        // dH = from above + from step t+1 (through Wh)
-        for i in 0 ..< ch * n { dH[i] += dHrec[i] }
         let cPrev: UnsafePointer<T> = t > 0 ? UnsafePointer(slot(cC, t - 1, ch)) : UnsafePointer(zeros)
         let u = slot(cU, t, r), m = slot(cM, t, r), cT = slot(cC, t, ch)
         let tanhC = slot(cTanhC, t, ch)
@@ -306,9 +301,9 @@ final class FAConvLSTMCell<T: KernelScalar> {
 
         // 1. U = Wx X_t + Wh H_{t-1} + bu
         conv1x1Backward(dIn: dInput, dW: dwx, dBias: dbu, dOut: dU, inp: x, w: wx, cout: r, cin: cin, n: n, accumulateInput: false)
+        //    (dH_{t-1} += Wh^T dU: step t-1's dH from above is already in dHPrev)
         if t > 0 {
-            conv1x1Backward(dIn: dHrec, dW: dwh, dBias: nil, dOut: dU, inp: slot(cH, t - 1, ch), w: wh,
-                            cout: r, cin: ch, n: n, accumulateInput: false)
+            conv1x1Backward(dIn: dHPrev, dW: dwh, dBias: nil, dOut: dU, inp: slot(cH, t - 1, ch), w: wh, cout: r, cin: ch, n: n)
         }
     }
 }

@@ -33,7 +33,7 @@ public final class Network<T: KernelScalar> {
     let inputFrames: UnsafeMutablePointer<T>   // [T, V, B, H, W] copy of the batch inputs
     let inputGrads: UnsafeMutablePointer<T>    // [T, V, B, H, W]
     let interGrads: UnsafeMutablePointer<T>    // [T, Ch, Nmax] d loss / d H^l_t between layers (L > 1)
-    let dTop: UnsafeMutablePointer<T>          // [Ch, Nmax]
+    let dTop: UnsafeMutablePointer<T>          // [2, Ch, Nmax] d loss / d H_t of the top layer, steps t and t-1 by turns
 
     // The last forward's batch size and window length.
     private(set) var lastSamples = 0
@@ -95,7 +95,7 @@ public final class Network<T: KernelScalar> {
         inputFrames = arena.make(steps * frame, .cache)
         inputGrads = arena.make(steps * frame, .scratch)
         interGrads = arena.make(config.layers > 1 ? steps * config.hidden * geo.maxColumns : 0, .scratch)
-        dTop = arena.make(config.hidden * geo.maxColumns, .scratch)
+        dTop = arena.make(2 * config.hidden * geo.maxColumns, .scratch)
     }
 
     deinit {
@@ -172,19 +172,25 @@ public final class Network<T: KernelScalar> {
         for l in stride(from: layers.count - 1, through: 0, by: -1) {
             let layer = layers[l]
             let below: AnyLayer<T>? = l > 0 ? layers[l - 1] : nil
+            // d loss / d H_t from above: the head and decoder's for the top layer (into
+            // dTop, two steps by turns), the layer above's dInput otherwise. Step t-1's
+            // is in place before step t runs, which adds its recurrent part into it.
+            let isTop = l == layers.count - 1
+            func fromAbove(_ t: Int) -> UnsafeMutablePointer<T> {
+                guard isTop else { return interGrads + t * ch * geo.maxColumns }
+                let dH = dTop + (t & 1) * ch * geo.maxColumns
+                decoder.inputGradient(step: t, targets: targets, scale: scale, into: dH, samples: b)
+                head.inputGradient(step: t, into: dH, samples: b)
+                return dH
+            }
             layer.beginBackward(samples: b)
+            var dH = fromAbove(tSteps - 1)
             for t in stride(from: tSteps - 1, through: 0, by: -1) {
-                let dH: UnsafeMutablePointer<T>
-                if l == layers.count - 1 {
-                    dH = dTop
-                    decoder.inputGradient(step: t, targets: targets, scale: scale, into: dH, samples: b)
-                    head.inputGradient(step: t, into: dH, samples: b)
-                } else {
-                    dH = interGrads + t * ch * geo.maxColumns
-                }
+                let dHPrev = t > 0 ? fromAbove(t - 1) : nil
                 let dInput = below != nil ? interGrads + t * ch * geo.maxColumns : inputGradientsWanted ? inputGrads + t * v * n : nil
                 let x: UnsafePointer<T> = below.map { UnsafePointer($0.output(step: t)) } ?? UnsafePointer(inputFrames + t * v * n)
-                layer.backward(step: t, dH: dH, dInput: dInput, input: x, samples: b)
+                layer.backward(step: t, dH: dH, dHPrev: dHPrev, dInput: dInput, input: x, samples: b)
+                if let dHPrev { dH = dHPrev }
                 progress()
             }
             ready(layout.layerRanges[l])

@@ -160,6 +160,13 @@ final class GradientCheckTests: XCTestCase {
         print("gradcheck faconvlstm 1 layer s=0 forecast: worst norm rel \(r.worstNorm) (\(r.worstName)), worst max-elem rel \(r.worstElement)")
     }
 
+    /// Three layers: the middle one's gradient from above and its gradient to
+    /// the layer below share one buffer per step (the layers' dInput may alias dH).
+    func testFAConvLSTMThreeLayers() {
+        let r = check(.faconvlstm, .reconstruct) { c in c.layers = 3; c.attnStride = 1 }
+        print("gradcheck faconvlstm 3 layers: worst norm rel \(r.worstNorm) (\(r.worstName)), worst max-elem rel \(r.worstElement)")
+    }
+
     /// recompute_gates: the backward recomputes the gates instead of reading them.
     func testFAConvLSTMRecomputeGates() {
         let r = check(.faconvlstm, .forecast) { c in c.recomputeGates = true }
@@ -173,6 +180,10 @@ final class GradientCheckTests: XCTestCase {
     func testConvLSTMForecast() {
         let r = check(.convlstm, .forecast)
         print("gradcheck convlstm forecast: worst norm rel \(r.worstNorm) (\(r.worstName)), worst max-elem rel \(r.worstElement)")
+    }
+    func testConvLSTMThreeLayers() {
+        let r = check(.convlstm, .reconstruct) { c in c.layers = 3; c.hidden = 3 }
+        print("gradcheck convlstm 3 layers: worst norm rel \(r.worstNorm) (\(r.worstName)), worst max-elem rel \(r.worstElement)")
     }
     /// The cell's convolutions as Winograd F(2x2, 3x3) (conv_algorithm = winograd; the tests
     /// above run the default im2col). Height 5: an odd side, the last tile row half outside.

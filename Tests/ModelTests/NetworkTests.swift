@@ -170,7 +170,7 @@ final class NetworkTests: XCTestCase {
     func testMemoryEstimateMatchesAllocation() {
         for cell in ModelConfig.Cell.allCases {
             for (layers, algorithm, recompute) in [(1, ModelConfig.ConvAlgorithm.im2col, false), (2, .im2col, false), (2, .winograd, false),
-                                                   (2, .im2col, true)] {
+                                                   (2, .im2col, true), (3, .im2col, false), (3, .winograd, false)] {
                 var c = Self.small(cell)
                 c.layers = layers
                 c.convAlgorithm = algorithm

@@ -144,6 +144,31 @@ public func padPlanes<T: KernelScalar>(_ padded: UnsafeMutablePointer<T>, _ x: U
     }
 }
 
+/// out[pl] = x[pl] * scale[pl] + shift[pl] / positions (each product and sum rounded
+/// as written) and padded[pl] = out[pl] with `pad` zeros on every side, in one
+/// pass: the SE backward's dM = ex * dMt + dSq / P and its zero-padded copy, the
+/// same bits as scaleBySample, spatialMeanBackward and padPlanes one after the other.
+/// out may alias x.
+public func scaleShiftPadPlanes<T: KernelScalar>(out: UnsafeMutablePointer<T>, padded: UnsafeMutablePointer<T>,
+                                                 _ x: UnsafePointer<T>, scale: UnsafePointer<T>, shift: UnsafePointer<T>,
+                                                 planes: Int, height: Int, width: Int, pad: Int) {
+    let wp = width + 2 * pad, hp = height + 2 * pad, inv = 1 / T(height * width)
+    for pl in 0 ..< planes {
+        let dst = padded + pl * hp * wp, src = x + pl * height * width, o = out + pl * height * width
+        let s = scale[pl], g = shift[pl] * inv
+        dst.initialize(repeating: 0, count: pad * wp)
+        for y in 0 ..< height {
+            let row = dst + (y + pad) * wp + pad, sr = src + y * width, orow = o + y * width
+            for i in 0 ..< pad { row[i - pad] = 0; row[width + i] = 0 }
+            for i in 0 ..< width {
+                let v = sr[i] * s + g
+                orow[i] = v; row[i] = v
+            }
+        }
+        (dst + (pad + height) * wp).initialize(repeating: 0, count: pad * wp)
+    }
+}
+
 /// out[c,b,y,x] = bias[c] + sum_j sum_{a,e} w_j[c,a,e] padded[c,b, y + pad + s D_j(a-h), x + pad + s D_j(e-h)],
 /// s = +1 (forward), or s = -1 with the same weights (the input gradient of the forward).
 public func mixForward<T: KernelScalar>(

@@ -278,7 +278,6 @@ final class FAConvLSTMCell<T: KernelScalar> {
 
         // 3. SE: Mt = ex * M, ex = sigma(a2), a2 = W2 relu(z1) + b2, z1 = W1 sq + b1, sq = mean M
         for cb in 0 ..< r * b { dEx[cb] = dotOf(dMt + cb * p, m + cb * p, p) }   // dEx [r, B]
-        scaleBySample(dMt, dMt, ex, rows: r, samples: b, positions: p)          // dMt now holds dM
         for i in 0 ..< r * b { dEx[i] *= ex[i] * (1 - ex[i]) }                   // now d a2
         reluForward(a1, z1, q * b)
         T.gemm(transA: false, transB: true, m: r, n: q, k: b, alpha: 1, a: dEx, lda: b, b: a1, ldb: b, beta: 1, c: dw2, ldc: q)
@@ -288,14 +287,15 @@ final class FAConvLSTMCell<T: KernelScalar> {
         T.gemm(transA: false, transB: true, m: q, n: r, k: b, alpha: 1, a: dZ1, lda: b, b: sq, ldb: b, beta: 1, c: dw1, ldc: r)
         rowSums(db1, dZ1, rows: q, n: b)
         T.gemm(transA: true, transB: false, m: r, n: b, k: q, alpha: 1, a: w1, lda: r, b: dZ1, ldb: b, beta: 0, c: dSq, ldc: b)
+        // dM = ex * dMt + dSq / P (over dMt) and its zero-padded copy for dU, in one pass
         let dM = dMt
-        spatialMeanBackward(dM, dSq, channels: r, samples: b, positions: p)
+        scaleShiftPadPlanes(out: dM, padded: dmPad, dMt, scale: ex, shift: dSq, planes: r * b,
+                            height: geo.height, width: geo.width, pad: pad)
 
         // 2. M = bm + sum_j DW(U; w_j, D_j):  dw_j, dbm from dM and padded U;  dU = DW^T(dM) (=)
         padPlanes(uPad, u, planes: r * b, height: geo.height, width: geo.width, pad: pad)
         mixWeightGradient(dW: ddws[0], dBias: dbm, dOut: dM, padded: uPad, dilations: dilations, channels: r, samples: b,
                           height: geo.height, width: geo.width, kernel: k, pad: pad)
-        padPlanes(dmPad, dM, planes: r * b, height: geo.height, width: geo.width, pad: pad)
         mixForward(dU, padded: dmPad, w: dws[0], bias: nil, dilations: dilations, channels: r, samples: b,
                    height: geo.height, width: geo.width, kernel: k, pad: pad, flip: true)
 

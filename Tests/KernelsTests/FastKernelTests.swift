@@ -292,6 +292,32 @@ final class FastKernelTests: XCTestCase {
         }
     }
 
+    /// The SE backward's fused pass gives the bits of the three passes it
+    /// replaces (scale by sample, add the spatial mean's gradient, pad), in place too.
+    func testScaleShiftPadIsTheThreePassesBitForBit() {
+        for (h, w, pad) in [(8, 32, 4), (5, 21, 2), (3, 3, 1)] {
+            let (c, b) = (3, 2), p = h * w
+            let x = Self.random(c * b * p, seed: 61), scale = Self.random(c * b, seed: 62), shift = Self.random(c * b, seed: 63)
+            var threePass = x
+            for cb in 0 ..< c * b { for i in 0 ..< p { threePass[cb * p + i] = x[cb * p + i] * scale[cb] } }
+            spatialMeanBackward(&threePass, shift, channels: c, samples: b, positions: p)
+            var paddedRef = [Float](repeating: .nan, count: c * b * (h + 2 * pad) * (w + 2 * pad))
+            padPlanes(&paddedRef, threePass, planes: c * b, height: h, width: w, pad: pad)
+
+            var out = [Float](repeating: .nan, count: x.count), padded = [Float](repeating: .nan, count: paddedRef.count)
+            scaleShiftPadPlanes(out: &out, padded: &padded, x, scale: scale, shift: shift, planes: c * b, height: h, width: w, pad: pad)
+            XCTAssertEqual(out.map(\.bitPattern), threePass.map(\.bitPattern), "out \(h)x\(w) pad \(pad)")
+            XCTAssertEqual(padded.map(\.bitPattern), paddedRef.map(\.bitPattern), "padded \(h)x\(w) pad \(pad)")
+
+            var inPlace = x
+            inPlace.withUnsafeMutableBufferPointer { io in
+                scaleShiftPadPlanes(out: io.baseAddress!, padded: &padded, io.baseAddress!, scale: scale, shift: shift,
+                                    planes: c * b, height: h, width: w, pad: pad)
+            }
+            XCTAssertEqual(inPlace.map(\.bitPattern), threePass.map(\.bitPattern), "in place \(h)x\(w) pad \(pad)")
+        }
+    }
+
     /// gemmLongK (C = alpha A B^T + beta C, blocks of vector partial sums, both
     /// blockings) against a naive product: beta 0 and 1, row, column and k tails.
     func testLongKGemmMatchesNaive() {

@@ -37,9 +37,10 @@ public struct TrainOptions: Sendable {
 /// Each iteration consumes `global_batch` samples of the epoch's permutation
 /// (the one global counter `samples_seen`); this rank's share is split into
 /// micro-batches whose gradients accumulate; the global loss denominator is
-/// all-reduced before backward; gradients are all-reduced in buckets while
-/// backward runs; then one all-reduce agrees on loss, non-finite values and
-/// stop requests, so every rank takes every decision identically.
+/// all-reduced while the first forward runs (backward needs it, forward does
+/// not); gradients are all-reduced in buckets while backward runs; then one
+/// all-reduce agrees on loss, non-finite values and stop requests, so every
+/// rank takes every decision identically.
 public final class Trainer {
     public let config: RunConfig
     let comm: Communicator
@@ -207,6 +208,9 @@ public final class Trainer {
         var window = IntervalTimes()
         var consecutiveSkips = 0
         var iteration = startIteration
+        // The loss denominator's all-reduce buffer: it must outlive the request.
+        let denominator = UnsafeMutableBufferPointer<Double>.allocate(capacity: 1)
+        defer { denominator.deallocate() }
 
         while step < c.train.steps {
             let tStart = monotonicSeconds()
@@ -224,9 +228,10 @@ public final class Trainer {
             let tData = monotonicSeconds()
             var localDen = 0.0
             for b in batches { localDen += b.lossDenominator(c.model.objective) }
-            watchdog?.begin(step: step, operation: "all-reduce of the loss denominator")
-            let globalDen = comm.allReduce(localDen, op: .sum)
-            let scale = Float(globalDen > 0 ? 1 / globalDen : 0)
+            // Started now, awaited before the first backward: the ranks do not
+            // line up on it after the data read, only after the forward.
+            denominator[0] = localDen
+            let denominatorRequest = comm.startAllReduce(denominator, op: .sum)
 
             if let inj = options.injectSleep, inj.rank == rank, inj.iteration == iteration {
                 watchdog?.begin(step: step, operation: "forward (test sleep)")
@@ -234,11 +239,20 @@ public final class Trainer {
             }
             net.zeroGradients()
             reducer.beginStep()
-            var numerator = 0.0, tForward = 0.0, tBackward = 0.0
+            var numerator = 0.0, tForward = 0.0, tBackward = 0.0, tDenominator = 0.0
+            var scale: Float = 0
             for (j, b) in batches.enumerated() {
                 watchdog?.begin(step: step, operation: "forward")
                 let t0 = monotonicSeconds()
                 numerator += net.forward(b)
+                tForward += monotonicSeconds() - t0
+                if j == 0 {
+                    watchdog?.begin(step: step, operation: "all-reduce of the loss denominator")
+                    let tWait = monotonicSeconds()
+                    denominatorRequest.wait()
+                    scale = Float(denominator[0] > 0 ? 1 / denominator[0] : 0)
+                    tDenominator = monotonicSeconds() - tWait
+                }
                 let t1 = monotonicSeconds()
                 watchdog?.begin(step: step, operation: "backward")
                 if j == batches.count - 1 {
@@ -247,9 +261,9 @@ public final class Trainer {
                 } else {
                     net.backward(scale: scale)
                 }
-                tForward += t1 - t0
                 tBackward += monotonicSeconds() - t1
             }
+            denominatorRequest.wait()   // already complete unless there was no micro-batch
             watchdog?.begin(step: step, operation: "gradient all-reduce")
             let timings = reducer.finish()
             let gradNorm = gradientNorm(net.grads)
@@ -290,7 +304,7 @@ public final class Trainer {
             iteration += 1
 
             window.add(skipped: skip, loss: agreed.loss, gradNorm: gradNorm, lr: lr, samples: G, seconds: monotonicSeconds() - tStart,
-                       forward: tForward, backward: tBackward, allReduce: timings.exposedSeconds,
+                       forward: tForward, backward: tBackward, allReduce: timings.exposedSeconds + tDenominator,
                        hidden: timings.hiddenSeconds, dataWait: tData - tStart, slowest: agreed.stepSeconds)
 
             // Periodic work, decided identically on every rank.

@@ -14,7 +14,8 @@ public struct MetricsRecord: Sendable, Equatable {
     public var stepTime: Double
     public var timeForward: Double
     public var timeBackward: Double
-    /// All-reduce time backward did not hide (`AllReduceTimings.exposedSeconds`).
+    /// All-reduce time the step waited for: the gradients' that backward did not hide
+    /// (`AllReduceTimings.exposedSeconds`) and the loss denominator's after the forward.
     public var timeAllReduceExposed: Double
     public var timeDataWait: Double
     public var slowestRankStepTime: Double

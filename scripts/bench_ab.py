@@ -42,14 +42,11 @@ def main():
     ap.add_argument("--iterations", type=int, default=20)
     a, rest = ap.parse_known_args()   # the rest (after --) goes to `bench`
     bench_args = ["--iterations", str(a.iterations), *[x for x in rest if x != "--"]]
-    keys = None
-    ratios = {}
+    keys = ["median_ms_per_step", "ms_forward", "ms_backward"]
+    ratios = {k: [] for k in keys}
     for rnd in range(a.rounds):
         cores = (0, 1) if rnd % 2 == 0 else (1, 0)
         old, new = run_pair([a.old, a.new], cores, bench_args)
-        if keys is None:
-            keys = ["median_ms_per_step", "ms_forward", "ms_backward"]
-            ratios = {k: [] for k in keys}
         line = []
         for k in keys:
             ratios[k].append(new[k] / old[k])

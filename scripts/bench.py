@@ -138,6 +138,56 @@ def steal_share(before, after):
     return (after[0] - before[0]) / total if total > 0 else None
 
 
+def host_pace_binary(out):
+    """scripts/host_pace.c compiled into `out` (None if no C compiler or 2 CPUs are not there)."""
+    if (os.cpu_count() or 1) < 2:
+        return None
+    exe = os.path.join(out, "host_pace")
+    src = os.path.join(ROOT, "scripts", "host_pace.c")
+    for cc in ("cc", "gcc", "clang"):
+        if subprocess.run([cc, "-O2", "-o", exe, src], capture_output=True).returncode == 0:
+            return exe
+    log("  host reference: no C compiler found, left out")
+    return None
+
+
+def host_chunks(exe, cpu, seconds, iters):
+    p = subprocess.run([exe, str(cpu), str(seconds), str(iters)], capture_output=True, text=True, check=True)
+    return [float(line.split()[1]) for line in p.stdout.splitlines()]
+
+
+def host_reference(exe, step_ms, seconds=8.0, chunk_ms=4.0):
+    """The bench's scaling ratio for a program that never communicates, on
+    this host now: a fixed compute loop on cores 0 and 1 at once, timed in
+    ~chunk_ms chunks, summed into steps (k = step_ms / chunk_ms chunks). A
+    2-rank step is the larger of the two cores' k-chunk sums; a 1-rank step,
+    2k chunks of core 0 (two micro-batches, where mpirun binds rank 0); the
+    ratio is median 1-rank step / median 2-rank step, as the bench's. It is 2
+    where the cores keep an even pace and falls by what the slower core costs
+    a synchronous step. Not a bound on the training's ratio (the loop runs at
+    another time and, L2-bound, is more exposed to a busy sibling core than
+    the training is): the host's evenness in that minute. Also the median
+    chunk time of each core (equal work: a difference is the host's doing).
+    None if the probe failed."""
+    try:
+        calib = host_chunks(exe, 0, 0.3, 200)
+        iters = max(1, round(200 * chunk_ms / statistics.median(calib)))
+        k = max(1, round(step_ms / chunk_ms))
+        with subprocess.Popen([exe, "1", str(seconds), str(iters)], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True) as other:
+            core0 = host_chunks(exe, 0, seconds, iters)
+            core1 = [float(line.split()[1]) for line in other.stdout.read().splitlines()]
+    except (OSError, subprocess.CalledProcessError, ValueError, IndexError):
+        return None
+    n = min(len(core0), len(core1))
+    one = [sum(core0[i:i + 2 * k]) for i in range(0, n - 2 * k + 1, 2 * k)]
+    two = [max(sum(core0[i:i + k]), sum(core1[i:i + k])) for i in range(0, n - k + 1, k)]
+    if not one or not two:
+        return None
+    return {"reference": statistics.median(one) / statistics.median(two),
+            "chunk_ms": [statistics.median(core0), statistics.median(core1)]}
+
+
 def machine():
     info = {"platform": platform.platform(), "nproc": os.cpu_count()}
     try:
@@ -154,6 +204,9 @@ def machine():
         pass
     info["loadavg_start"] = os.getloadavg()
     return info
+
+
+GLOBAL_BATCH = 8  # samples per step of the training runs (micro-batch 4: two per rank on 1 rank)
 
 
 def train_metrics(binary, data, ranks, run, steps, cell="faconvlstm", hidden=32, tile=32, extra_args=()):
@@ -177,7 +230,7 @@ tile_width = {tile}
 window = 8
 [train]
 steps = {steps}
-global_batch = 8
+global_batch = {GLOBAL_BATCH}
 micro_batch = 4
 threads = 1
 log_every = 1
@@ -220,6 +273,8 @@ def scaling(a):
     data = synth(a, a.synth_times)
     results = {1: [], 2: []}
     rss = {1: [], 2: []}
+    probe = host_pace_binary(a.out)
+    references = []
     for rnd in range(a.rounds):
         for ranks in (1, 2):
             sps, r = train_run(a, data, ranks, os.path.join(a.out, f"scaling-run-{ranks}"), a.scaling_steps)
@@ -227,13 +282,23 @@ def scaling(a):
             rss[ranks] += r
             if sps is not None:
                 log(f"  scaling round {rnd + 1}: {ranks} rank(s) {sps:.1f} samples/s")
+        # right after the round's 2-rank run: how even the two cores ran in that minute
+        sps2 = results[2][-1]
+        c = host_reference(probe, 1e3 * GLOBAL_BATCH / sps2) if probe and sps2 else None
+        references.append(c["reference"] if c else None)
+        if c:
+            log(f"  scaling round {rnd + 1}: host reference {c['reference']:.2f} (a compute loop on both cores, no communication; "
+                f"chunk {c['chunk_ms'][0]:.2f} / {c['chunk_ms'][1]:.2f} ms on cores 0 / 1)")
     big = synth(a, a.synth_times * 8)
     _, rss_big = train_run(a, big, 1, os.path.join(a.out, "scaling-run-bigdata"), a.scaling_steps)
     one, two = med(results[1]), med(results[2])
     # the rounds' own ratios (1 and 2 ranks run back to back), as the other ratios of the table
     ratio = paired(results[2], results[1])
+    ratios = [t / o if o and t else None for o, t in zip(results[1], results[2])]
     return {"one_rank_samples_per_s": one, "two_rank_samples_per_s": two,
             "ratio": ratio, "ratio_of_medians": two / one if one and two else None, "rounds": results,
+            "host_reference": med(references), "host_references": references,
+            "ratio_of_reference": med([r / c for r, c in zip(ratios, references) if r and c]),
             "peak_rss_per_rank_bytes": {k: max(v) if v else None for k, v in rss.items()},
             "data_frames": [a.synth_times, a.synth_times * 8],
             "peak_rss_1rank_bytes_by_data": [max(rss[1]) if rss[1] else None, max(rss_big) if rss_big else None]}
@@ -427,7 +492,10 @@ def print_table(rep, modes):
         print(f"2-rank scaling (faconvlstm train, default model, 32x32 tiles, global batch 8): 1 rank x 1 thread "
               f"{fmt(s['one_rank_samples_per_s'])} samples/s, 2 ranks x 1 thread {fmt(s['two_rank_samples_per_s'])} "
               f"samples/s, ratio {fmt(s['ratio'], '.2f')} (median of the rounds' ratios; "
-              f"rounds {', '.join(fmt(o) + ' -> ' + fmt(t) for o, t in zip(s['rounds'][1], s['rounds'][2]))}); peak RSS per rank "
+              f"rounds {', '.join(fmt(o) + ' -> ' + fmt(t) for o, t in zip(s['rounds'][1], s['rounds'][2]))}); "
+              f"host reference {fmt(s.get('host_reference'), '.2f')} (rounds {', '.join(fmt(c, '.2f') for c in s.get('host_references', []))}: "
+              f"a compute loop on both cores, no communication, right after each 2-rank run), ratio / reference "
+              f"{fmt(s.get('ratio_of_reference'), '.2f')}; peak RSS per rank "
               f"{', '.join(f'{k} rank(s): {fmt(v / 2**20 if v else None)} MiB' for k, v in s['peak_rss_per_rank_bytes'].items())}")
         small, big = s["peak_rss_1rank_bytes_by_data"]
         print(f"peak RSS of 1 rank with {s['data_frames'][0]} frames of data: {fmt(small / 2**20 if small else None)} MiB, "

@@ -51,12 +51,19 @@ def main():
                         "--variables", "4"], check=True, capture_output=True)
     variants = [(1, False), (2, False), (2, True)]
     results = {v: [] for v in variants}
+    probe = bench.host_pace_binary(a.out)
+    references = []
     for rnd in range(a.rounds):
         for ranks, sync in variants:
             r = train(a, data, ranks, sync)
             results[(ranks, sync)].append(r)
             bench.log(f"round {rnd + 1}: {ranks} rank(s){' sync' if sync else ''}: {r['samples_per_s']:.1f} samples/s, "
                 f"all-reduce hidden {r['allreduce_hidden_s'] * 1e3:.2f} ms / exposed {r['allreduce_exposed_s'] * 1e3:.2f} ms per step")
+        c = bench.host_reference(probe, 1e3 * bench.GLOBAL_BATCH / results[(2, False)][-1]["samples_per_s"]) if probe else None
+        references.append(c["reference"] if c else None)
+        if c:
+            bench.log(f"round {rnd + 1}: host reference {c['reference']:.2f} (compute loop on both cores, no communication; "
+                      f"chunk {c['chunk_ms'][0]:.2f} / {c['chunk_ms'][1]:.2f} ms on cores 0 / 1)")
 
     def med(key, v):
         xs = [r[key] for r in results[v] if r[key] is not None]
@@ -67,16 +74,19 @@ def main():
     ratio, ratio_sync = (bench.paired([r["samples_per_s"] for r in results[v]], [r["samples_per_s"] for r in results[(1, False)]])
                          for v in variants[1:])
     share, share_sync = med("hidden_share", (2, False)), med("hidden_share", (2, True))
+    reference = bench.med(references)
     print(f"2-rank scaling: {a.cell}, hidden {a.hidden}, tile {a.tile}x{a.tile}, window 8, global batch 8, "
           f"{a.steps} steps, median of {a.rounds} interleaved rounds, load {os.getloadavg()[0]:.1f}")
     print(f"  1 rank  x 1 thread: {one:8.1f} samples/s")
     print(f"  2 ranks x 1 thread: {two:8.1f} samples/s  ratio {ratio:.2f} (goal >= 1.9; of the medians {two / one:.2f})  "
           f"all-reduce hidden behind backward: {100 * share:.0f}%")
+    print(f"  host reference: {bench.fmt(reference, '.2f')} (rounds {', '.join(bench.fmt(c, '.2f') for c in references)}): "
+          f"the same ratio for a compute loop on both cores that never communicates, after each round's 2-rank run")
     print(f"  2 ranks, --sync-allreduce: {two_sync:8.1f} samples/s  ratio {ratio_sync:.2f}  "
           f"hidden: {100 * (share_sync or 0):.0f}% (nothing to overlap)")
     with open(os.path.join(a.out, "scaling.json"), "w") as f:
         json.dump({"one_rank": one, "two_ranks": two, "two_ranks_sync": two_sync, "ratio": ratio, "ratio_of_medians": two / one, "ratio_sync": ratio_sync,
-                   "hidden_share": share, "rounds": {f"{k[0]}{'-sync' if k[1] else ''}": v for k, v in results.items()}},
+                   "hidden_share": share, "host_reference": reference, "host_references": references, "rounds": {f"{k[0]}{'-sync' if k[1] else ''}": v for k, v in results.items()}},
                   f, indent=1)
 
 

@@ -138,6 +138,9 @@ def steal_share(before, after):
     return (after[0] - before[0]) / total if total > 0 else None
 
 
+GLOBAL_BATCH = 8  # samples per step of the training runs (micro-batch 4: two per rank on 1 rank)
+
+
 def host_pace_binary(out):
     """scripts/host_pace.c compiled into `out` (None if no C compiler or 2 CPUs are not there)."""
     if (os.cpu_count() or 1) < 2:
@@ -151,9 +154,14 @@ def host_pace_binary(out):
     return None
 
 
+def chunk_times(text):
+    """host_pace's output ("start_s chunk_ms" per line) -> the chunk times in ms."""
+    return [float(line.split()[1]) for line in text.splitlines()]
+
+
 def host_chunks(exe, cpu, seconds, iters):
     p = subprocess.run([exe, str(cpu), str(seconds), str(iters)], capture_output=True, text=True, check=True)
-    return [float(line.split()[1]) for line in p.stdout.splitlines()]
+    return chunk_times(p.stdout)
 
 
 def host_reference(exe, step_ms, seconds=8.0, chunk_ms=4.0):
@@ -164,9 +172,10 @@ def host_reference(exe, step_ms, seconds=8.0, chunk_ms=4.0):
     2k chunks of core 0 (two micro-batches, where mpirun binds rank 0); the
     ratio is median 1-rank step / median 2-rank step, as the bench's. It is 2
     where the cores keep an even pace and falls by what the slower core costs
-    a synchronous step. Not a bound on the training's ratio (the loop runs at
-    another time and, L2-bound, is more exposed to a busy sibling core than
-    the training is): the host's evenness in that minute. Also the median
+    a synchronous step. Not a bound on the training's ratio (the loop runs in
+    another minute, and a loop of multiply-adds in L2 need not feel the
+    host's neighbours as the training does): the host's evenness in that
+    minute (docs/performance.md, section 16). Also the median
     chunk time of each core (equal work: a difference is the host's doing).
     None if the probe failed."""
     try:
@@ -176,7 +185,7 @@ def host_reference(exe, step_ms, seconds=8.0, chunk_ms=4.0):
         with subprocess.Popen([exe, "1", str(seconds), str(iters)], stdout=subprocess.PIPE,
                               stderr=subprocess.DEVNULL, text=True) as other:
             core0 = host_chunks(exe, 0, seconds, iters)
-            core1 = [float(line.split()[1]) for line in other.stdout.read().splitlines()]
+            core1 = chunk_times(other.stdout.read())
     except (OSError, subprocess.CalledProcessError, ValueError, IndexError):
         return None
     n = min(len(core0), len(core1))
@@ -186,6 +195,18 @@ def host_reference(exe, step_ms, seconds=8.0, chunk_ms=4.0):
         return None
     return {"reference": statistics.median(one) / statistics.median(two),
             "chunk_ms": [statistics.median(core0), statistics.median(core1)]}
+
+
+def round_reference(probe, two_rank_samples_per_s, label):
+    """host_reference right after a round's 2-rank run (step time from its
+    samples/s), logged under `label`: the reference, or None."""
+    if not probe or not two_rank_samples_per_s:
+        return None
+    c = host_reference(probe, 1e3 * GLOBAL_BATCH / two_rank_samples_per_s)
+    if c:
+        log(f"{label}: host reference {c['reference']:.2f} (a compute loop on both cores, no communication; "
+            f"chunk {c['chunk_ms'][0]:.2f} / {c['chunk_ms'][1]:.2f} ms on cores 0 / 1)")
+    return c["reference"] if c else None
 
 
 def machine():
@@ -204,9 +225,6 @@ def machine():
         pass
     info["loadavg_start"] = os.getloadavg()
     return info
-
-
-GLOBAL_BATCH = 8  # samples per step of the training runs (micro-batch 4: two per rank on 1 rank)
 
 
 def train_metrics(binary, data, ranks, run, steps, cell="faconvlstm", hidden=32, tile=32, extra_args=()):
@@ -283,12 +301,7 @@ def scaling(a):
             if sps is not None:
                 log(f"  scaling round {rnd + 1}: {ranks} rank(s) {sps:.1f} samples/s")
         # right after the round's 2-rank run: how even the two cores ran in that minute
-        sps2 = results[2][-1]
-        c = host_reference(probe, 1e3 * GLOBAL_BATCH / sps2) if probe and sps2 else None
-        references.append(c["reference"] if c else None)
-        if c:
-            log(f"  scaling round {rnd + 1}: host reference {c['reference']:.2f} (a compute loop on both cores, no communication; "
-                f"chunk {c['chunk_ms'][0]:.2f} / {c['chunk_ms'][1]:.2f} ms on cores 0 / 1)")
+        references.append(round_reference(probe, results[2][-1], f"  scaling round {rnd + 1}"))
     big = synth(a, a.synth_times * 8)
     _, rss_big = train_run(a, big, 1, os.path.join(a.out, "scaling-run-bigdata"), a.scaling_steps)
     one, two = med(results[1]), med(results[2])
@@ -489,7 +502,7 @@ def print_table(rep, modes):
           + "; ".join(f"{r['config']} {r['threads']} thr {LABELS[r['cell']]} {round_ms(r)}" for r in rep["rows"]))
     if "scaling" in rep:
         s = rep["scaling"]
-        print(f"2-rank scaling (faconvlstm train, default model, 32x32 tiles, global batch 8): 1 rank x 1 thread "
+        print(f"2-rank scaling (faconvlstm train, default model, 32x32 tiles, global batch {GLOBAL_BATCH}): 1 rank x 1 thread "
               f"{fmt(s['one_rank_samples_per_s'])} samples/s, 2 ranks x 1 thread {fmt(s['two_rank_samples_per_s'])} "
               f"samples/s, ratio {fmt(s['ratio'], '.2f')} (median of the rounds' ratios; "
               f"rounds {', '.join(fmt(o) + ' -> ' + fmt(t) for o, t in zip(s['rounds'][1], s['rounds'][2]))}); "

@@ -59,11 +59,7 @@ def main():
             results[(ranks, sync)].append(r)
             bench.log(f"round {rnd + 1}: {ranks} rank(s){' sync' if sync else ''}: {r['samples_per_s']:.1f} samples/s, "
                 f"all-reduce hidden {r['allreduce_hidden_s'] * 1e3:.2f} ms / exposed {r['allreduce_exposed_s'] * 1e3:.2f} ms per step")
-        c = bench.host_reference(probe, 1e3 * bench.GLOBAL_BATCH / results[(2, False)][-1]["samples_per_s"]) if probe else None
-        references.append(c["reference"] if c else None)
-        if c:
-            bench.log(f"round {rnd + 1}: host reference {c['reference']:.2f} (compute loop on both cores, no communication; "
-                      f"chunk {c['chunk_ms'][0]:.2f} / {c['chunk_ms'][1]:.2f} ms on cores 0 / 1)")
+        references.append(bench.round_reference(probe, results[(2, False)][-1]["samples_per_s"], f"round {rnd + 1}"))
 
     def med(key, v):
         xs = [r[key] for r in results[v] if r[key] is not None]
@@ -75,7 +71,7 @@ def main():
                          for v in variants[1:])
     share, share_sync = med("hidden_share", (2, False)), med("hidden_share", (2, True))
     reference = bench.med(references)
-    print(f"2-rank scaling: {a.cell}, hidden {a.hidden}, tile {a.tile}x{a.tile}, window 8, global batch 8, "
+    print(f"2-rank scaling: {a.cell}, hidden {a.hidden}, tile {a.tile}x{a.tile}, window 8, global batch {bench.GLOBAL_BATCH}, "
           f"{a.steps} steps, median of {a.rounds} interleaved rounds, load {os.getloadavg()[0]:.1f}")
     print(f"  1 rank  x 1 thread: {one:8.1f} samples/s")
     print(f"  2 ranks x 1 thread: {two:8.1f} samples/s  ratio {ratio:.2f} (goal >= 1.9; of the medians {two / one:.2f})  "
